@@ -1,0 +1,176 @@
+//! Building and running the application. `serve`, the demo and the integration tests all go
+//! through [`App::build`] and [`App::run_until_stopped`], so they exercise one start-up path.
+//!
+//! Start-up: data directory → pseudonymisation key → store (migrations) → metrics → ingest writer
+//! (journal recovery) → listener. Shutdown, once the `shutdown` future resolves: stop accepting
+//! and finish in-flight requests → drain the ingest queue and checkpoint → close the store; all
+//! within `server.shutdown_timeout_secs`.
+
+use crate::config::{Backend, Config};
+use crate::events::pseudonym::{KeySource, Pseudonymizer};
+use crate::http::{self, AppState, Clock};
+use crate::ingest::{self, IngestSettings};
+use crate::metrics::Metrics;
+use crate::store::{sqlite::SqliteStore, Store};
+use anyhow::Context;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+pub struct App {
+    listener: TcpListener,
+    state: AppState,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+impl App {
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        Self::build_with_clock(config, http::system_clock()).await
+    }
+
+    pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<App> {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                config.data_dir.display()
+            )
+        })?;
+        let data_dir = config
+            .data_dir
+            .canonicalize()
+            .unwrap_or_else(|_| config.data_dir.clone());
+        let (pseudonymizer, source) =
+            Pseudonymizer::load_or_create(config.hmac_key.as_deref(), &data_dir)
+                .context("cannot load or create the pseudonymisation key")?;
+        match source {
+            KeySource::FileGenerated => tracing::warn!(
+                path = %data_dir.join("hmac.key").display(),
+                "no privacy.hmac_key configured: generated a random pseudonymisation key; back it up, or user pseudonyms change if it is lost"
+            ),
+            KeySource::FileExisting => tracing::info!(
+                path = %data_dir.join("hmac.key").display(),
+                "using the pseudonymisation key file"
+            ),
+            KeySource::Configured => tracing::info!("using the configured pseudonymisation key"),
+        }
+        let store: Arc<dyn Store> = match &config.backend {
+            Backend::Sqlite => {
+                let s = SqliteStore::open(&data_dir).await.with_context(|| {
+                    format!(
+                        "cannot open the SQLite store {}",
+                        SqliteStore::path_in(&data_dir).display()
+                    )
+                })?;
+                tracing::info!(database = %SqliteStore::path_in(&data_dir).display(), "store ready");
+                Arc::new(s)
+            }
+            Backend::Postgres(_) => {
+                anyhow::bail!(
+                    "storage.backend = \"postgres\" is not available in this build yet; use sqlite"
+                )
+            }
+        };
+        let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
+        let i = &config.ingest;
+        let settings = IngestSettings {
+            bucket_secs: i.bucket_secs,
+            sketch_k: i.sketch_k,
+            category_cap: i.max_categories_per_feature,
+            dedup_horizon_secs: i.dedup_horizon_secs as i64,
+            checkpoint_interval: config.checkpoint_interval,
+            queue_depth: i.queue_depth,
+            activity_ttl_days: i64::from(config.activity_ttl_days),
+        };
+        let (ingest, writer) = ingest::start(store.clone(), metrics.clone(), settings)
+            .await
+            .context("cannot start ingest")?;
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let limits = Arc::new(config.event_limits());
+        let state = AppState {
+            config: Arc::new(Config { data_dir, ..config }),
+            store,
+            ingest,
+            metrics,
+            pseudonymizer,
+            limits,
+            clock,
+        };
+        Ok(App {
+            listener,
+            state,
+            writer,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| self.state.config.listen)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until `shutdown` resolves, then shut down in order within the configured bound.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let addr = self.local_addr();
+        tracing::info!(
+            address = %addr,
+            data_dir = %self.state.config.data_dir.display(),
+            "flywheel listening"
+        );
+        let timeout = self.state.config.shutdown_timeout;
+        let router = http::router(self.state.clone());
+        let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = axum::serve(self.listener, router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stopping_tx.send(());
+        });
+        let ingest = self.state.ingest.clone();
+        let writer = self.writer;
+        let mut served = tokio::spawn(async move { server.await });
+        // Wait for the signal (or a server failure), then give HTTP and the writer `timeout`
+        // to finish together.
+        tokio::select! {
+            _ = stopping_rx => {}
+            r = &mut served => {
+                let _ = ingest.stop().await;
+                return match r {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(e)) => Err(anyhow::Error::new(e).context("http server failed")),
+                    Err(e) => Err(anyhow::Error::new(e).context("http server task failed")),
+                };
+            }
+        }
+        tracing::info!(timeout_secs = timeout.as_secs(), "shutting down");
+        let orderly = async {
+            let http_result = served.await;
+            let stop = ingest.stop().await;
+            let _ = writer.await;
+            (http_result, stop)
+        };
+        match tokio::time::timeout(timeout, orderly).await {
+            Ok((http_result, stop)) => {
+                match http_result {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => return Err(anyhow::Error::new(e).context("http server failed")),
+                    Err(e) => return Err(anyhow::Error::new(e).context("http server task failed")),
+                }
+                stop.context("final checkpoint failed (the journal still holds the events)")?;
+                tracing::info!("stopped cleanly");
+                Ok(())
+            }
+            Err(_) => anyhow::bail!(
+                "shutdown did not finish within {}s; acknowledged events stay in the journal and are replayed on the next start",
+                timeout.as_secs()
+            ),
+        }
+    }
+}

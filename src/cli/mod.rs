@@ -1,0 +1,160 @@
+//! Command-line interface (clap). Each command returns an [`ExitCode`]-like integer through
+//! `main`: 0 success, 1 a finding the caller asked to fail on, 2 an error.
+
+use crate::app::App;
+use crate::config::{self, Config, Overrides};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "flywheel",
+    version,
+    about = "Watches an ML product's data flywheel"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service (HTTP API, ingest, scheduled jobs).
+    Serve(ServeArgs),
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Config file (TOML). Without one, every default applies (see config/default.toml).
+    #[arg(long, env = "FLYWHEEL_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on, e.g. 127.0.0.1:8080 (overrides server.listen and FLYWHEEL_LISTEN).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data directory (overrides server.data_dir and FLYWHEEL_DATA_DIR).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check a config file and report every problem at once.
+    Check {
+        /// The file to check.
+        file: PathBuf,
+    },
+    /// Print the documented default configuration.
+    Default,
+}
+
+/// Load the config for `serve`: defaults, the file, the environment, then flags.
+pub fn load_config(args: &ServeArgs) -> Result<Config, config::ConfigErrors> {
+    let flags = Overrides {
+        listen: args.listen.clone(),
+        data_dir: args.data_dir.clone(),
+        ..Default::default()
+    };
+    let ov = Overrides::from_env().or(flags);
+    match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                config::ConfigErrors(vec![format!("cannot read {}: {e}", path.display())])
+            })?;
+            config::check_text(&text, ov)
+        }
+        None => Config::default_with(ov),
+    }
+}
+
+pub async fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Config { command } => match command {
+            ConfigCommand::Check { file } => {
+                let text = match std::fs::read_to_string(&file) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("error: cannot read {}: {e}", file.display());
+                        return 2;
+                    }
+                };
+                match config::check_text(&text, Overrides::default()) {
+                    Ok(_) => {
+                        println!("{}: ok", file.display());
+                        0
+                    }
+                    Err(e) => {
+                        eprintln!("{}: {e}", file.display());
+                        2
+                    }
+                }
+            }
+            ConfigCommand::Default => {
+                print!("{}", include_str!("../../config/default.toml"));
+                0
+            }
+        },
+    }
+}
+
+async fn serve(args: ServeArgs) -> i32 {
+    let config = match load_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let app = match App::build(config).await {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "cannot start");
+            return 2;
+        }
+    };
+    match app.run_until_stopped(shutdown_signal()).await {
+        Ok(()) => 0,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "stopped with an error");
+            2
+        }
+    }
+}
+
+/// Resolves on the first SIGINT or SIGTERM; a second one exits at once.
+pub async fn shutdown_signal() {
+    wait_for_signal().await;
+    tracing::info!("signal received; shutting down (send it again to exit at once)");
+    tokio::spawn(async {
+        wait_for_signal().await;
+        tracing::warn!("second signal: exiting now");
+        std::process::exit(130);
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,493 @@
+//! Configuration: a raw form read from TOML (every key optional, documented defaults in
+//! `config/default.toml`), checked into a [`Config`] with **every** error reported at once.
+//!
+//! Precedence, lowest first: built-in defaults, the config file, environment variables
+//! (`FLYWHEEL_LISTEN`, `FLYWHEEL_DATA_DIR`, `FLYWHEEL_HMAC_KEY`, `FLYWHEEL_DATABASE_URL`), then
+//! command-line flags.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub storage: RawStorage,
+    pub ingest: RawIngest,
+    pub auth: RawAuth,
+    pub privacy: RawPrivacy,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    /// Address to listen on.
+    pub listen: String,
+    /// Directory for the SQLite database, the pseudonymisation key and reports.
+    pub data_dir: PathBuf,
+    /// How long a graceful shutdown may take before the process exits anyway.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("flywheel-data"),
+            shutdown_timeout_secs: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawStorage {
+    /// `sqlite` (embedded, the default) or `postgres`.
+    pub backend: String,
+    /// PostgreSQL connection URL when `backend = "postgres"`.
+    pub database_url: Option<String>,
+    /// How often the in-memory summaries are folded into the store.
+    pub checkpoint_interval_secs: u64,
+}
+
+impl Default for RawStorage {
+    fn default() -> Self {
+        Self {
+            backend: "sqlite".into(),
+            database_url: None,
+            checkpoint_interval_secs: 5,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawIngest {
+    pub max_body_bytes: usize,
+    pub max_events_per_batch: usize,
+    pub max_features_per_event: usize,
+    pub max_string_len: usize,
+    pub max_categories_per_feature: usize,
+    pub max_future_skew_secs: i64,
+    pub max_past_age_days: i64,
+    pub dedup_horizon_secs: u64,
+    pub queue_depth: usize,
+    pub bucket_secs: i64,
+    pub sketch_k: u16,
+}
+
+impl Default for RawIngest {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 16 * 1024 * 1024,
+            max_events_per_batch: 20_000,
+            max_features_per_event: 256,
+            max_string_len: 256,
+            max_categories_per_feature: 256,
+            max_future_skew_secs: 300,
+            max_past_age_days: 400,
+            dedup_horizon_secs: 3600,
+            queue_depth: 64,
+            bucket_secs: 3600,
+            sketch_k: crate::summary::kll::DEFAULT_K,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawAuth {
+    /// Bearer tokens accepted by `POST /v1/events`. Empty: ingest is open.
+    pub ingest_tokens: Vec<String>,
+    /// Bearer tokens accepted by the read and admin API. Empty: reads are open.
+    pub read_tokens: Vec<String>,
+    /// Also require a read token on `/metrics`, `/healthz` and `/readyz`.
+    pub protect_ops: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPrivacy {
+    /// HMAC key for user pseudonyms. Unset: generated into `<data_dir>/hmac.key`.
+    pub hmac_key: Option<String>,
+    /// Days of per-user activity kept for retention metrics.
+    pub activity_ttl_days: u32,
+}
+
+impl Default for RawPrivacy {
+    fn default() -> Self {
+        Self {
+            hmac_key: None,
+            activity_ttl_days: 400,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub shutdown_timeout: Duration,
+    pub backend: Backend,
+    pub checkpoint_interval: Duration,
+    pub ingest: RawIngest,
+    pub auth: RawAuth,
+    pub hmac_key: Option<String>,
+    pub activity_ttl_days: u32,
+}
+
+/// Every problem found in a config, each naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{} problem(s) in the configuration:\n  - {}", .0.len(), .0.join("\n  - "))]
+pub struct ConfigErrors(pub Vec<String>);
+
+/// Overrides from the environment and the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub hmac_key: Option<String>,
+    pub database_url: Option<String>,
+}
+
+impl Overrides {
+    pub fn from_env() -> Self {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        Self {
+            listen: var("FLYWHEEL_LISTEN"),
+            data_dir: var("FLYWHEEL_DATA_DIR").map(PathBuf::from),
+            hmac_key: var("FLYWHEEL_HMAC_KEY"),
+            database_url: var("FLYWHEEL_DATABASE_URL"),
+        }
+    }
+
+    /// `other` wins where it is set.
+    pub fn or(self, other: Overrides) -> Overrides {
+        Overrides {
+            listen: other.listen.or(self.listen),
+            data_dir: other.data_dir.or(self.data_dir),
+            hmac_key: other.hmac_key.or(self.hmac_key),
+            database_url: other.database_url.or(self.database_url),
+        }
+    }
+}
+
+/// Parse TOML text into a raw config, collecting every unknown key and wrongly typed value.
+pub fn parse_raw(text: &str) -> Result<RawConfig, ConfigErrors> {
+    let (raw, errors) = parse_lenient(text);
+    match raw {
+        Some(r) if errors.is_empty() => Ok(r),
+        _ => Err(ConfigErrors(errors)),
+    }
+}
+
+/// Parse TOML and check it, returning the config and every problem found, in the file's terms:
+/// unknown keys, wrongly typed values and invalid values together.
+pub fn check_text(text: &str, ov: Overrides) -> Result<Config, ConfigErrors> {
+    let (raw, mut errors) = parse_lenient(text);
+    let Some(raw) = raw else {
+        return Err(ConfigErrors(errors));
+    };
+    match raw.validate(ov) {
+        Ok(c) if errors.is_empty() => Ok(c),
+        Ok(_) => Err(ConfigErrors(errors)),
+        Err(e) => {
+            errors.extend(e.0);
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+/// Bad keys are reported and left out (their defaults apply), so that the rest can be checked.
+fn parse_lenient(text: &str) -> (Option<RawConfig>, Vec<String>) {
+    let mut table: toml::Table = match text.parse() {
+        Ok(t) => t,
+        Err(e) => {
+            let e: toml::de::Error = e;
+            return (None, vec![format!("not valid TOML: {e}")]);
+        }
+    };
+    let original = table.clone();
+    let table_ref = &original;
+    let mut errors = Vec::new();
+    for (section, value) in table_ref {
+        let Some(inner) = value.as_table() else {
+            errors.push(format!("{section}: expected a [{section}] table"));
+            table.remove(section);
+            continue;
+        };
+        let mut empty = toml::Table::new();
+        empty.insert(section.clone(), toml::Value::Table(toml::Table::new()));
+        if let Err(e) = RawConfig::deserialize(toml::Value::Table(empty)) {
+            errors.push(format!("{section}: {}", e.message().trim()));
+            table.remove(section);
+            continue;
+        }
+        for (key, v) in inner {
+            // Deserialize the section with this key alone: each key's problem is found on its own.
+            let mut one = toml::Table::new();
+            one.insert(key.clone(), v.clone());
+            let mut probe = toml::Table::new();
+            probe.insert(section.clone(), toml::Value::Table(one));
+            if let Err(e) = RawConfig::deserialize(toml::Value::Table(probe)) {
+                errors.push(format!("{section}.{key}: {}", e.message().trim()));
+                if let Some(toml::Value::Table(t)) = table.get_mut(section) {
+                    t.remove(key);
+                }
+            }
+        }
+    }
+    match RawConfig::deserialize(toml::Value::Table(table)) {
+        Ok(r) => (Some(r), errors),
+        Err(e) => {
+            errors.push(e.message().trim().to_owned());
+            (None, errors)
+        }
+    }
+}
+
+/// Read and check a config file.
+pub fn load_file(path: &Path) -> Result<RawConfig, ConfigErrors> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| ConfigErrors(vec![format!("cannot read {}: {e}", path.display())]))?;
+    parse_raw(&text)
+}
+
+impl RawConfig {
+    /// Apply overrides and check every value; all problems are returned together.
+    pub fn validate(mut self, ov: Overrides) -> Result<Config, ConfigErrors> {
+        if let Some(l) = ov.listen {
+            self.server.listen = l;
+        }
+        if let Some(d) = ov.data_dir {
+            self.server.data_dir = d;
+        }
+        if ov.hmac_key.is_some() {
+            self.privacy.hmac_key = ov.hmac_key;
+        }
+        if ov.database_url.is_some() {
+            self.storage.database_url = ov.database_url;
+        }
+        let mut errors = Vec::new();
+        let listen = match self.server.listen.parse::<SocketAddr>() {
+            Ok(a) => Some(a),
+            Err(e) => {
+                errors.push(format!(
+                    "server.listen: {:?} is not an address like 127.0.0.1:8080 ({e})",
+                    self.server.listen
+                ));
+                None
+            }
+        };
+        if self.server.data_dir.as_os_str().is_empty() {
+            errors.push("server.data_dir: must not be empty".into());
+        }
+        let backend = match self.storage.backend.as_str() {
+            "sqlite" => Some(Backend::Sqlite),
+            "postgres" => match &self.storage.database_url {
+                Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                    Some(Backend::Postgres(u.clone()))
+                }
+                Some(_) => {
+                    errors.push("storage.database_url: must start with postgres://".into());
+                    None
+                }
+                None => {
+                    errors.push(
+                        "storage.database_url: required when storage.backend = \"postgres\"".into(),
+                    );
+                    None
+                }
+            },
+            other => {
+                errors.push(format!(
+                    "storage.backend: {other:?} is not sqlite or postgres"
+                ));
+                None
+            }
+        };
+        let positive = |errors: &mut Vec<String>, key: &str, v: u64| {
+            if v == 0 {
+                errors.push(format!("{key}: must be greater than 0"));
+            }
+        };
+        let i = &self.ingest;
+        positive(
+            &mut errors,
+            "server.shutdown_timeout_secs",
+            self.server.shutdown_timeout_secs,
+        );
+        positive(
+            &mut errors,
+            "storage.checkpoint_interval_secs",
+            self.storage.checkpoint_interval_secs,
+        );
+        positive(
+            &mut errors,
+            "ingest.max_body_bytes",
+            i.max_body_bytes as u64,
+        );
+        positive(
+            &mut errors,
+            "ingest.max_events_per_batch",
+            i.max_events_per_batch as u64,
+        );
+        positive(
+            &mut errors,
+            "ingest.max_features_per_event",
+            i.max_features_per_event as u64,
+        );
+        positive(
+            &mut errors,
+            "ingest.max_string_len",
+            i.max_string_len as u64,
+        );
+        positive(
+            &mut errors,
+            "ingest.max_categories_per_feature",
+            i.max_categories_per_feature as u64,
+        );
+        positive(&mut errors, "ingest.queue_depth", i.queue_depth as u64);
+        if i.max_future_skew_secs < 0 {
+            errors.push("ingest.max_future_skew_secs: must not be negative".into());
+        }
+        if i.max_past_age_days <= 0 {
+            errors.push("ingest.max_past_age_days: must be greater than 0".into());
+        }
+        if i.bucket_secs < 60 || 86_400 % i.bucket_secs != 0 {
+            errors.push(format!(
+                "ingest.bucket_secs: {} must be at least 60 and divide a day (86400) evenly",
+                i.bucket_secs
+            ));
+        }
+        if i.sketch_k < 16 {
+            errors.push(format!(
+                "ingest.sketch_k: {} is below the minimum of 16",
+                i.sketch_k
+            ));
+        }
+        for (key, toks) in [
+            ("auth.ingest_tokens", &self.auth.ingest_tokens),
+            ("auth.read_tokens", &self.auth.read_tokens),
+        ] {
+            for (n, t) in toks.iter().enumerate() {
+                if t.len() < 16 {
+                    errors.push(format!("{key}[{n}]: tokens must be at least 16 characters"));
+                }
+            }
+        }
+        if self.auth.protect_ops && self.auth.read_tokens.is_empty() {
+            errors.push("auth.protect_ops: needs at least one auth.read_tokens entry".into());
+        }
+        if let Some(k) = &self.privacy.hmac_key {
+            if k.len() < 16 {
+                errors.push("privacy.hmac_key: must be at least 16 characters".into());
+            }
+        }
+        if self.privacy.activity_ttl_days == 0 {
+            errors.push("privacy.activity_ttl_days: must be greater than 0".into());
+        }
+        match (listen, backend, errors.is_empty()) {
+            (Some(listen), Some(backend), true) => Ok(Config {
+                listen,
+                data_dir: self.server.data_dir,
+                shutdown_timeout: Duration::from_secs(self.server.shutdown_timeout_secs),
+                backend,
+                checkpoint_interval: Duration::from_secs(self.storage.checkpoint_interval_secs),
+                ingest: self.ingest,
+                auth: self.auth,
+                hmac_key: self.privacy.hmac_key,
+                activity_ttl_days: self.privacy.activity_ttl_days,
+            }),
+            _ => Err(ConfigErrors(errors)),
+        }
+    }
+}
+
+impl Config {
+    /// The configuration used with no file: every default, plus the given overrides.
+    pub fn default_with(ov: Overrides) -> Result<Config, ConfigErrors> {
+        RawConfig::default().validate(ov)
+    }
+
+    pub fn event_limits(&self) -> crate::events::EventLimits {
+        crate::events::EventLimits {
+            max_features: self.ingest.max_features_per_event,
+            max_string_len: self.ingest.max_string_len,
+            max_future_skew_secs: self.ingest.max_future_skew_secs,
+            max_past_age_secs: self.ingest.max_past_age_days * 86_400,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_file_is_valid_and_matches_defaults() {
+        let text = include_str!("../../config/default.toml");
+        let raw = parse_raw(text).expect("default.toml parses");
+        let cfg = raw.validate(Overrides::default()).expect("valid");
+        let def = Config::default_with(Overrides::default()).expect("valid");
+        assert_eq!(cfg.listen, def.listen);
+        assert_eq!(cfg.data_dir, def.data_dir);
+        assert_eq!(cfg.ingest.max_body_bytes, def.ingest.max_body_bytes);
+        assert_eq!(cfg.ingest.sketch_k, def.ingest.sketch_k);
+        assert_eq!(cfg.checkpoint_interval, def.checkpoint_interval);
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let text = r#"
+[server]
+listen = "nowhere"
+shutdown_timeout_secs = "ten"
+colour = "blue"
+[ingest]
+bucket_secs = 7
+max_body_bytes = 0
+[auth]
+ingest_tokens = ["short"]
+[nonsense]
+x = 1
+"#;
+        let errs = check_text(text, Overrides::default())
+            .expect_err("config should be invalid")
+            .0;
+        let joined = errs.join("\n");
+        for key in [
+            "server.shutdown_timeout_secs",
+            "server.colour",
+            "nonsense",
+            "server.listen",
+            "ingest.bucket_secs",
+            "ingest.max_body_bytes",
+            "auth.ingest_tokens[0]",
+        ] {
+            assert!(joined.contains(key), "{key} missing from:\n{joined}");
+        }
+        assert_eq!(errs.len(), 7, "{errs:?}");
+    }
+
+    #[test]
+    fn overrides_win() {
+        let cfg = Config::default_with(Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            data_dir: Some("/tmp/x".into()),
+            ..Default::default()
+        })
+        .expect("valid");
+        assert_eq!(cfg.listen.port(), 0);
+        assert_eq!(cfg.data_dir, PathBuf::from("/tmp/x"));
+    }
+}

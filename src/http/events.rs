@@ -1,0 +1,168 @@
+//! `POST /v1/events`: a JSON array or NDJSON of events, each validated on its own.
+
+use super::{ApiError, AppState};
+use crate::events::{parse_batch, BatchError, Event, Framing};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+#[derive(Debug, Serialize)]
+pub struct ItemError {
+    pub index: usize,
+    pub error: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct IngestResponse {
+    pub accepted: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    pub errors: Vec<ItemError>,
+}
+
+fn framing(headers: &HeaderMap) -> Result<Framing, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    match mime.as_str() {
+        "application/json" => Ok(Framing::JsonArray),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Ok(Framing::Ndjson),
+        "" => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type is missing: send application/json (an array of events) or application/x-ndjson (one event per line)",
+        )),
+        other => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("Content-Type {other:?} is not supported: send application/json (an array of events) or application/x-ndjson (one event per line)"),
+        )),
+    }
+}
+
+pub async fn post_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let framing = framing(&headers)?;
+    let limit = state.config.ingest.max_body_bytes;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body is larger than the limit of {limit} bytes (ingest.max_body_bytes); split the batch"),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        if len > limit {
+            return Err(too_large());
+        }
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let length_limit = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if length_limit {
+            too_large()
+        } else {
+            ApiError::bad_request(format!("cannot read the request body: {e}"))
+        }
+    })?;
+
+    // Parsing and validation are CPU work: keep them off the async threads.
+    let st = state.clone();
+    let parsed = tokio::task::spawn_blocking(move || validate_body(&st, &bytes, framing))
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("validation task failed: {e}"),
+            )
+        })?;
+    let (events, positions, mut errors, total) = match parsed {
+        Ok(v) => v,
+        Err(BatchError::TooManyEvents(n, max)) => {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("batch holds {n} events, over the limit of {max} (ingest.max_events_per_batch); split the batch"),
+            ))
+        }
+        Err(e) => return Err(ApiError::bad_request(e.to_string())),
+    };
+    let rejected = errors.len();
+    let outcome = if events.is_empty() {
+        Default::default()
+    } else {
+        state.ingest.submit(events).await?
+    };
+    let mut dup_errors: Vec<ItemError> = outcome
+        .duplicates
+        .iter()
+        .map(|&i| ItemError {
+            index: positions[i],
+            error: "event_id: already received (counted once)".into(),
+        })
+        .collect();
+    let duplicates = dup_errors.len();
+    errors.append(&mut dup_errors);
+    errors.sort_by_key(|e| e.index);
+    let status = if rejected == total {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(IngestResponse {
+            accepted: outcome.accepted,
+            duplicates,
+            rejected,
+            errors,
+        }),
+    )
+        .into_response())
+}
+
+type Validated = (Vec<Event>, Vec<usize>, Vec<ItemError>, usize);
+
+fn validate_body(state: &AppState, body: &[u8], framing: Framing) -> Result<Validated, BatchError> {
+    let items = parse_batch(body, framing, state.config.ingest.max_events_per_batch)?;
+    let total = items.len();
+    let now = (state.clock)();
+    let mut events = Vec::with_capacity(total);
+    let mut positions = Vec::with_capacity(total);
+    let mut errors = Vec::new();
+    for (index, item) in items.into_iter().enumerate() {
+        let checked =
+            item.and_then(|raw| Event::try_from_raw(raw, &state.limits, &state.pseudonymizer, now));
+        match checked {
+            Ok(e) => {
+                events.push(e);
+                positions.push(index);
+            }
+            Err(e) => {
+                state
+                    .metrics
+                    .events_rejected
+                    .with_label_values(&[e.reason.as_str()])
+                    .inc();
+                errors.push(ItemError {
+                    index,
+                    error: e.message,
+                });
+            }
+        }
+    }
+    Ok((events, positions, errors, total))
+}

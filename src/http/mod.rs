@@ -1,0 +1,242 @@
+//! The HTTP API: the router, built by a plain function from [`AppState`], and the one place where
+//! errors become status codes ([`ApiError`]).
+
+mod events;
+mod read;
+
+use crate::config::Config;
+use crate::events::pseudonym::Pseudonymizer;
+use crate::events::EventLimits;
+use crate::ingest::{IngestError, IngestHandle};
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A clock the handlers read "now" from (microseconds since the epoch); injectable for tests.
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| chrono::Utc::now().timestamp_micros())
+}
+
+/// Everything a handler needs; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub ingest: IngestHandle,
+    pub metrics: Arc<Metrics>,
+    pub pseudonymizer: Pseudonymizer,
+    pub limits: Arc<EventLimits>,
+    pub clock: Clock,
+}
+
+/// An error answered as `{"error": "..."}` with a status.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub retry_after: Option<u64>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+    pub fn bad_request(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, m)
+    }
+    pub fn not_found(m: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, m)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            Json(serde_json::json!({ "error": self.message })),
+        )
+            .into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        r
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "store error");
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store unavailable: {e}"),
+        )
+    }
+}
+
+impl From<IngestError> for ApiError {
+    fn from(e: IngestError) -> Self {
+        match e {
+            IngestError::Overloaded => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: e.to_string(),
+                retry_after: Some(1),
+            },
+            IngestError::Stopped => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: e.to_string(),
+                retry_after: Some(5),
+            },
+            IngestError::Unavailable(_) | IngestError::Store(_) => {
+                tracing::error!(error = %e, "ingest error");
+                ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    message: e.to_string(),
+                    retry_after: Some(5),
+                }
+            }
+        }
+    }
+}
+
+/// Which token list guards a route.
+#[derive(Clone, Copy)]
+enum Guard {
+    Ingest,
+    Read,
+    Ops,
+}
+
+fn token_ok(headers: &HeaderMap, tokens: &[String]) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(given) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    // Compare against every token in constant time (no early exit on a match).
+    tokens.iter().fold(false, |acc, t| {
+        let eq = t.len() == given.len() && bool::from(t.as_bytes().ct_eq(given.as_bytes()));
+        acc | eq
+    })
+}
+
+async fn auth(
+    State((state, guard)): State<(AppState, Guard)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let auth = &state.config.auth;
+    let tokens: &[String] = match guard {
+        Guard::Ingest => &auth.ingest_tokens,
+        Guard::Read => &auth.read_tokens,
+        Guard::Ops if auth.protect_ops => &auth.read_tokens,
+        Guard::Ops => &[],
+    };
+    if tokens.is_empty() || token_ok(req.headers(), tokens) {
+        next.run(req).await
+    } else {
+        let mut r = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing or invalid bearer token (Authorization: Bearer <token>)",
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        r
+    }
+}
+
+async fn track_latency(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let class = format!("{}xx", resp.status().as_u16() / 100);
+    state
+        .metrics
+        .http_request_duration
+        .with_label_values(&[&route, &class])
+        .observe(start.elapsed().as_secs_f64());
+    resp
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store not ready: {e}"),
+        )
+        .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn fallback() -> ApiError {
+    ApiError::not_found("no such route; see README.md for the API")
+}
+
+/// Build the router from state.
+pub fn router(state: AppState) -> Router {
+    let ingest = Router::new()
+        .route("/v1/events", post(events::post_events))
+        .route_layer(middleware::from_fn_with_state(
+            (state.clone(), Guard::Ingest),
+            auth,
+        ));
+    let read = Router::new()
+        .route("/v1/models", get(read::models))
+        .route("/v1/models/{id}/features", get(read::features))
+        .route_layer(middleware::from_fn_with_state(
+            (state.clone(), Guard::Read),
+            auth,
+        ));
+    let ops = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(
+            (state.clone(), Guard::Ops),
+            auth,
+        ));
+    Router::new()
+        .merge(ingest)
+        .merge(read)
+        .merge(ops)
+        .fallback(fallback)
+        .route_layer(middleware::from_fn_with_state(state.clone(), track_latency))
+        .with_state(state)
+}

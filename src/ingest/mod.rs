@@ -1,0 +1,399 @@
+//! The ingest pipeline: dedup, durability, folding, backpressure.
+//!
+//! One writer task owns the mutable state (the dedup set and the [`Delta`] of summaries since
+//! the last checkpoint). Request handlers validate events on their own threads and hand batches
+//! to the writer through a bounded queue; a full queue is answered 503 with `Retry-After`
+//! ([`IngestError::Overloaded`]), never with unbounded memory.
+//!
+//! For each group of queued batches the writer (1) drops ids seen within the dedup horizon,
+//! (2) appends the accepted events to the store's journal in one durable transaction (group
+//! commit), (3) folds them into the delta, and only then (4) answers each batch. An event
+//! answered 200 is therefore on disk. Every `checkpoint_interval`, on `flush` and on shutdown, the
+//! delta is merged into the stored summaries and the journal rows it covers are deleted, in one
+//! transaction. On start-up, [`recover`] reloads the dedup chunks and replays whatever journal
+//! rows a crash left, so nothing acknowledged is lost and nothing is counted twice.
+
+pub mod dedup;
+
+use crate::events::Event;
+use crate::metrics::Metrics;
+use crate::store::{Store, StoreError};
+use crate::summary::delta::Delta;
+use dedup::Dedup;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// Checkpoint early once this many events are waiting in the delta (bounds memory).
+const MAX_PENDING_EVENTS: u64 = 500_000;
+/// Most batches made durable in one transaction.
+const MAX_GROUP: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("the ingest queue is full; retry later")]
+    Overloaded,
+    #[error("the service is shutting down")]
+    Stopped,
+    #[error("the store cannot take writes: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What became of a batch handed to the writer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BatchOutcome {
+    pub accepted: usize,
+    /// Positions (within the submitted batch) of events that were duplicates.
+    pub duplicates: Vec<usize>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IngestSettings {
+    pub bucket_secs: i64,
+    pub sketch_k: u16,
+    pub category_cap: usize,
+    pub dedup_horizon_secs: i64,
+    pub checkpoint_interval: Duration,
+    pub queue_depth: usize,
+    pub activity_ttl_days: i64,
+}
+
+enum Command {
+    Batch {
+        events: Vec<Event>,
+        reply: oneshot::Sender<Result<BatchOutcome, IngestError>>,
+    },
+    Flush {
+        reply: oneshot::Sender<Result<(), IngestError>>,
+    },
+    Stop {
+        reply: oneshot::Sender<Result<(), IngestError>>,
+    },
+}
+
+/// A cheap, cloneable handle to the writer.
+#[derive(Clone)]
+pub struct IngestHandle {
+    tx: mpsc::Sender<Command>,
+    metrics: Arc<Metrics>,
+}
+
+impl IngestHandle {
+    /// Make a batch durable and fold it. Fails fast with `Overloaded` when the queue is full.
+    pub async fn submit(&self, events: Vec<Event>) -> Result<BatchOutcome, IngestError> {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Command::Batch { events, reply }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.ingest_overload.inc();
+                return Err(IngestError::Overloaded);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(IngestError::Stopped),
+        }
+        self.metrics.ingest_queue_batches.inc();
+        rx.await.map_err(|_| IngestError::Stopped)?
+    }
+
+    /// Checkpoint now, so that reads see every acknowledged event.
+    pub async fn flush(&self) -> Result<(), IngestError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Flush { reply })
+            .await
+            .map_err(|_| IngestError::Stopped)?;
+        rx.await.map_err(|_| IngestError::Stopped)?
+    }
+
+    /// Drain the queue, checkpoint and stop the writer.
+    pub async fn stop(&self) -> Result<(), IngestError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Stop { reply })
+            .await
+            .map_err(|_| IngestError::Stopped)?;
+        rx.await.map_err(|_| IngestError::Stopped)?
+    }
+}
+
+struct Writer {
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    settings: IngestSettings,
+    dedup: Dedup,
+    delta: Delta,
+    pending_events: u64,
+    journal_upto: i64,
+}
+
+fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Reload dedup state and replay the journal left by a crash, then checkpoint. Returns the
+/// number of events replayed. Called once before the writer starts.
+async fn recover(w: &mut Writer) -> Result<u64, IngestError> {
+    let now = now_secs();
+    for c in w
+        .store
+        .dedup_chunks(now - w.settings.dedup_horizon_secs)
+        .await?
+    {
+        w.dedup.load(&c);
+    }
+    let mut replayed = 0u64;
+    let mut after = 0i64;
+    loop {
+        let rows = w.store.journal_after(after, 1000).await?;
+        if rows.is_empty() {
+            break;
+        }
+        for (seq, payload) in rows {
+            let events: Vec<Event> =
+                postcard::from_bytes(&payload).map_err(|e| StoreError::Corrupt {
+                    what: "journal",
+                    detail: format!("row {seq}: {e}"),
+                })?;
+            for e in &events {
+                w.dedup.insert(dedup::hash_id(&e.event_id));
+                w.delta.fold(e);
+            }
+            replayed += events.len() as u64;
+            w.pending_events += events.len() as u64;
+            after = seq;
+            w.journal_upto = seq;
+        }
+    }
+    if replayed > 0 {
+        tracing::info!(
+            events = replayed,
+            "replayed the ingest journal left by an unclean stop"
+        );
+    }
+    w.checkpoint().await?;
+    Ok(replayed)
+}
+
+impl Writer {
+    async fn checkpoint(&mut self) -> Result<(), IngestError> {
+        let now = now_secs();
+        let chunk = self.dedup.seal(now);
+        if self.delta.is_empty() && chunk.is_none() && self.journal_upto == 0 {
+            return Ok(());
+        }
+        let start = Instant::now();
+        let fresh = Delta::new(
+            self.settings.bucket_secs,
+            self.settings.sketch_k,
+            self.settings.category_cap,
+        );
+        let delta = std::mem::replace(&mut self.delta, fresh);
+        if let Err(e) = self
+            .store
+            .checkpoint(&delta, chunk.as_ref(), self.journal_upto)
+            .await
+        {
+            // Keep the delta: the journal still holds its events, and the next checkpoint retries.
+            let mut back = delta;
+            back.merge(&self.delta);
+            self.delta = back;
+            if let Some(c) = chunk {
+                for id in c.ids {
+                    self.dedup.insert(id);
+                }
+            }
+            return Err(e.into());
+        }
+        self.metrics
+            .observe_store_write("checkpoint", start.elapsed().as_secs_f64());
+        self.metrics.category_overflow.inc_by(delta.overflowed);
+        self.pending_events = 0;
+        self.metrics.ingest_pending_events.set(0);
+        self.journal_upto = 0;
+        self.dedup.expire(now);
+        let activity_cutoff = now.div_euclid(86_400) - self.settings.activity_ttl_days;
+        self.store
+            .purge(
+                now - self.settings.dedup_horizon_secs - 600,
+                activity_cutoff,
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Make a group of batches durable, then fold them and answer each.
+    async fn commit_group(
+        &mut self,
+        group: Vec<(
+            Vec<Event>,
+            oneshot::Sender<Result<BatchOutcome, IngestError>>,
+        )>,
+    ) {
+        let mut payloads = Vec::with_capacity(group.len());
+        let mut outcomes = Vec::with_capacity(group.len());
+        let mut accepted_all: Vec<Vec<Event>> = Vec::with_capacity(group.len());
+        let mut fresh_ids: Vec<u64> = Vec::new();
+        for (events, _) in &group {
+            let mut outcome = BatchOutcome::default();
+            let mut accepted = Vec::with_capacity(events.len());
+            for (i, e) in events.iter().enumerate() {
+                let h = dedup::hash_id(&e.event_id);
+                if self.dedup.insert(h) {
+                    fresh_ids.push(h);
+                    accepted.push(e.clone());
+                } else {
+                    outcome.duplicates.push(i);
+                }
+            }
+            outcome.accepted = accepted.len();
+            if !accepted.is_empty() {
+                payloads.push(postcard::to_allocvec(&accepted).unwrap_or_default());
+            }
+            outcomes.push(outcome);
+            accepted_all.push(accepted);
+        }
+        let start = Instant::now();
+        let result = if payloads.is_empty() {
+            Ok(self.journal_upto)
+        } else {
+            self.store.append_journal(&payloads, now_secs()).await
+        };
+        self.metrics
+            .observe_store_write("journal", start.elapsed().as_secs_f64());
+        match result {
+            Ok(last) => {
+                if !payloads.is_empty() {
+                    self.journal_upto = last;
+                }
+                for accepted in &accepted_all {
+                    for e in accepted {
+                        self.delta.fold(e);
+                        let model = self.metrics.model_label(&e.model.id);
+                        self.metrics
+                            .events_ingested
+                            .with_label_values(&[e.event_type().as_str(), &model])
+                            .inc();
+                    }
+                    self.pending_events += accepted.len() as u64;
+                }
+                self.metrics
+                    .ingest_pending_events
+                    .set(self.pending_events as i64);
+                let dups: usize = outcomes.iter().map(|o| o.duplicates.len()).sum();
+                self.metrics.events_duplicate.inc_by(dups as u64);
+                for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
+                    let _ = reply.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot journal a batch; answering 503");
+                // Nothing was made durable: forget the ids so a retry is accepted.
+                self.dedup.remove_active(&fresh_ids);
+                let msg = e.to_string();
+                for (_, reply) in group {
+                    let _ = reply.send(Err(IngestError::Unavailable(msg.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Start the writer: recover, then serve commands until stopped. Returns the handle and the
+/// task's join handle.
+pub async fn start(
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    settings: IngestSettings,
+) -> Result<(IngestHandle, tokio::task::JoinHandle<()>), IngestError> {
+    let (tx, mut rx) = mpsc::channel::<Command>(settings.queue_depth);
+    let mut w = Writer {
+        store,
+        metrics: metrics.clone(),
+        dedup: Dedup::new(settings.dedup_horizon_secs),
+        delta: Delta::new(
+            settings.bucket_secs,
+            settings.sketch_k,
+            settings.category_cap,
+        ),
+        settings,
+        pending_events: 0,
+        journal_upto: 0,
+    };
+    recover(&mut w).await?;
+    let handle = IngestHandle {
+        tx,
+        metrics: metrics.clone(),
+    };
+    let task = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(w.settings.checkpoint_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let mut held: Option<Command> = None;
+        loop {
+            let cmd = match held.take() {
+                Some(c) => c,
+                None => tokio::select! {
+                    c = rx.recv() => match c {
+                        Some(c) => c,
+                        None => {
+                            if let Err(e) = w.checkpoint().await {
+                                tracing::error!(error = %e, "final checkpoint failed; the journal keeps the events");
+                            }
+                            return;
+                        }
+                    },
+                    _ = tick.tick() => {
+                        if let Err(e) = w.checkpoint().await {
+                            tracing::error!(error = %e, "checkpoint failed; will retry");
+                        }
+                        continue;
+                    }
+                },
+            };
+            match cmd {
+                Command::Batch { events, reply } => {
+                    let mut group = vec![(events, reply)];
+                    while group.len() < MAX_GROUP {
+                        match rx.try_recv() {
+                            Ok(Command::Batch { events, reply }) => group.push((events, reply)),
+                            Ok(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    metrics.ingest_queue_batches.sub(group.len() as i64);
+                    w.commit_group(group).await;
+                    if w.pending_events >= MAX_PENDING_EVENTS {
+                        if let Err(e) = w.checkpoint().await {
+                            tracing::error!(error = %e, "checkpoint failed; will retry");
+                        }
+                    }
+                }
+                Command::Flush { reply } => {
+                    let _ = reply.send(w.checkpoint().await);
+                }
+                Command::Stop { reply } => {
+                    // Drain what is queued, then the last checkpoint.
+                    rx.close();
+                    while let Ok(c) = rx.try_recv() {
+                        match c {
+                            Command::Batch { events, reply } => {
+                                metrics.ingest_queue_batches.dec();
+                                w.commit_group(vec![(events, reply)]).await;
+                            }
+                            Command::Flush { reply } | Command::Stop { reply } => {
+                                let _ = reply.send(Ok(()));
+                            }
+                        }
+                    }
+                    let _ = reply.send(w.checkpoint().await);
+                    return;
+                }
+            }
+        }
+    });
+    Ok((handle, task))
+}

@@ -1,0 +1,37 @@
+//! # flywheel
+//!
+//! A service that tells an ML team whether its data flywheel is turning: whether interactions
+//! still produce feedback, whether feedback still makes models better, whether better models
+//! still bring users back, and whether the data the models see has drifted.
+//!
+//! ## Architecture
+//!
+//! Imports point one way, from pure code to the edges:
+//!
+//! ```text
+//! stats, summary (pure)  ←  events  ←  store  ←  ingest  ←  http, cli  ←  app  ←  main
+//! ```
+//!
+//! * [`events`]: the event contract (DESIGN §1), parsing and validation, pseudonymisation.
+//! * [`summary`]: mergeable summaries (moments, KLL quantile sketch, capped category counts) and
+//!   the fold of events into a [`summary::delta::Delta`].
+//! * [`store`]: the [`store::Store`] trait and its SQLite backend (journal, summaries, records).
+//! * [`ingest`]: the single writer: dedup, group-committed journal, checkpoints, recovery.
+//! * [`metrics`]: every Prometheus metric, in one registry owned by the app.
+//! * [`http`]: the axum router, handlers, and the mapping of errors to status codes.
+//! * [`config`]: raw TOML → validated [`config::Config`], every error at once.
+//! * [`app`]: start-up and shutdown order; [`cli`]: the commands.
+//!
+//! An event's path: `POST /v1/events` → [`events::parse_batch`] + [`events::Event::try_from_raw`]
+//! (on a blocking thread) → [`ingest::IngestHandle::submit`] → journal commit (durable) → fold
+//! into the delta → 200. Every few seconds the delta is merged into the stored summaries.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod events;
+pub mod http;
+pub mod ingest;
+pub mod metrics;
+pub mod store;
+pub mod summary;

@@ -1,0 +1,140 @@
+//! Persistence behind one trait ([`Store`]), so that the embedded SQLite default and PostgreSQL
+//! for replicated deployments are interchangeable; `tests/it/store.rs` is the conformance suite
+//! every backend must pass.
+//!
+//! What is stored (see `migrations/`):
+//! * the **journal** of accepted batches, written durably before a batch is acknowledged;
+//! * **summaries** per (model, version, class, name, bucket), merged on write at checkpoints;
+//! * event counts, evaluation/deploy records, data-funnel counts, per-day pseudonymous activity;
+//! * **dedup chunks**: hashes of the event ids seen, for the idempotency horizon.
+//!
+//! A checkpoint merges an in-memory [`Delta`] and deletes the journal rows it covers in one
+//! transaction, so a crash at any point neither loses nor double-counts an event.
+
+pub mod sqlite;
+
+use crate::events::{Event, EventType};
+use crate::summary::delta::{Delta, SeriesClass};
+use crate::summary::FeatureSummary;
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt ({what}): {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("cannot prepare the data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Counts of one event type for one model version.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TypeCount {
+    pub model: String,
+    pub version: String,
+    pub event_type: EventType,
+    pub count: u64,
+    pub first_us: i64,
+    pub last_us: i64,
+}
+
+/// One stored summary.
+#[derive(Debug, Clone)]
+pub struct SummaryRow {
+    pub version: String,
+    pub class: SeriesClass,
+    pub name: String,
+    pub bucket: i64,
+    pub summary: FeatureSummary,
+}
+
+/// A dedup chunk: the event-id hashes first seen in one checkpoint interval, sorted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DedupChunk {
+    pub created_at: i64,
+    pub ids: Vec<u64>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// The store answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Append encoded batches to the journal durably, in one transaction. Returns the last seq.
+    async fn append_journal(
+        &self,
+        payloads: &[Vec<u8>],
+        received_at: i64,
+    ) -> Result<i64, StoreError>;
+
+    /// Journal rows after `seq`, oldest first, at most `limit`.
+    async fn journal_after(&self, seq: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError>;
+
+    /// Merge `delta` into the stored state, store `dedup` as a new chunk, and delete journal rows
+    /// up to `journal_upto`, all in one transaction.
+    async fn checkpoint(
+        &self,
+        delta: &Delta,
+        dedup: Option<&DedupChunk>,
+        journal_upto: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Dedup chunks created at or after `since` (seconds).
+    async fn dedup_chunks(&self, since: i64) -> Result<Vec<DedupChunk>, StoreError>;
+
+    /// Drop dedup chunks created before `dedup_before` and activity before day `activity_before`.
+    async fn purge(&self, dedup_before: i64, activity_before: i64) -> Result<(), StoreError>;
+
+    /// Counts per (model, version, event type) over all time.
+    async fn type_counts(&self) -> Result<Vec<TypeCount>, StoreError>;
+
+    /// Summaries of one model with bucket in `[from, to)`, optionally of one class.
+    async fn summaries(
+        &self,
+        model: &str,
+        class: Option<SeriesClass>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<SummaryRow>, StoreError>;
+
+    /// Evaluation or deploy records of one model, oldest first.
+    async fn records(&self, model: &str, event_type: EventType) -> Result<Vec<Event>, StoreError>;
+}
+
+pub(crate) fn decode_summary(data: &[u8]) -> Result<FeatureSummary, StoreError> {
+    postcard::from_bytes(data).map_err(|e| StoreError::Corrupt {
+        what: "summary",
+        detail: e.to_string(),
+    })
+}
+
+pub(crate) fn encode_summary(s: &FeatureSummary) -> Vec<u8> {
+    // Serialising plain data into a Vec cannot fail.
+    postcard::to_allocvec(s).unwrap_or_default()
+}
+
+pub(crate) fn ids_to_bytes(ids: &[u64]) -> Vec<u8> {
+    ids.iter().flat_map(|i| i.to_le_bytes()).collect()
+}
+
+pub(crate) fn ids_from_bytes(b: &[u8]) -> Result<Vec<u64>, StoreError> {
+    if b.len() % 8 != 0 {
+        return Err(StoreError::Corrupt {
+            what: "dedup chunk",
+            detail: format!("{} bytes is not a multiple of 8", b.len()),
+        });
+    }
+    Ok(b.chunks_exact(8)
+        .map(|c| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            u64::from_le_bytes(a)
+        })
+        .collect())
+}

@@ -1,0 +1,305 @@
+//! The embedded SQLite store: one file (`<data_dir>/flywheel.db`), WAL mode, `synchronous=FULL`
+//! so that a committed journal batch survives a crash of the process or the machine.
+
+use super::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database in `data_dir` and apply migrations.
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
+        let path = data_dir.join("flywheel.db");
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .pragma("temp_store", "memory");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool })
+    }
+
+    pub fn path_in(data_dir: &Path) -> std::path::PathBuf {
+        data_dir.join("flywheel.db")
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn append_journal(
+        &self,
+        payloads: &[Vec<u8>],
+        received_at: i64,
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut last = 0i64;
+        for p in payloads {
+            let r = sqlx::query("INSERT INTO journal (received_at, payload) VALUES (?, ?)")
+                .bind(received_at)
+                .bind(p.as_slice())
+                .execute(&mut *tx)
+                .await?;
+            last = r.last_insert_rowid();
+        }
+        tx.commit().await?;
+        Ok(last)
+    }
+
+    async fn journal_after(&self, seq: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT seq, payload FROM journal WHERE seq > ? ORDER BY seq LIMIT ?")
+                .bind(seq)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get::<i64, _>(0), r.get::<Vec<u8>, _>(1)))
+            .collect())
+    }
+
+    async fn checkpoint(
+        &self,
+        delta: &Delta,
+        dedup: Option<&DedupChunk>,
+        journal_upto: i64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (g, m) in &delta.summaries {
+            for (name, s) in m {
+                let existing: Option<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT data FROM summaries WHERE model = ? AND version = ? AND class = ? AND bucket = ? AND name = ?",
+                )
+                .bind(&g.model)
+                .bind(&g.version)
+                .bind(g.class.as_str())
+                .bind(g.bucket)
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let merged = match existing {
+                    Some(d) => {
+                        let mut old = decode_summary(&d)?;
+                        old.merge(s);
+                        encode_summary(&old)
+                    }
+                    None => encode_summary(s),
+                };
+                sqlx::query(
+                    "INSERT OR REPLACE INTO summaries (model, version, class, name, bucket, data) VALUES (?, ?, ?, ?, ?, ?)",
+                )
+                .bind(&g.model)
+                .bind(&g.version)
+                .bind(g.class.as_str())
+                .bind(name)
+                .bind(g.bucket)
+                .bind(merged)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        for (k, c) in &delta.counts {
+            sqlx::query(
+                "INSERT INTO event_counts (model, version, event_type, bucket, n, first_us, last_us)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (model, version, event_type, bucket) DO UPDATE SET
+                   n = n + excluded.n,
+                   first_us = min(first_us, excluded.first_us),
+                   last_us = max(last_us, excluded.last_us)",
+            )
+            .bind(&k.model)
+            .bind(&k.version)
+            .bind(k.event_type.as_str())
+            .bind(k.bucket)
+            .bind(c.n as i64)
+            .bind(c.first_us)
+            .bind(c.last_us)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for e in &delta.records {
+            let body = serde_json::to_string(e).map_err(|err| StoreError::Corrupt {
+                what: "record",
+                detail: err.to_string(),
+            })?;
+            sqlx::query(
+                "INSERT OR IGNORE INTO records (event_id, model, version, event_type, occurred_at_us, body) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&e.event_id)
+            .bind(&e.model.id)
+            .bind(&e.model.version)
+            .bind(e.event_type().as_str())
+            .bind(e.occurred_at_us)
+            .bind(body)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (k, n) in &delta.funnel {
+            sqlx::query(
+                "INSERT INTO funnel_counts (model, version, stage, reason, bucket, n) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (model, version, stage, reason, bucket) DO UPDATE SET n = n + excluded.n",
+            )
+            .bind(&k.model)
+            .bind(&k.version)
+            .bind(k.stage.as_str())
+            .bind(&k.reason)
+            .bind(k.bucket)
+            .bind(*n as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for (model, day, user) in &delta.activity {
+            sqlx::query(
+                "INSERT OR IGNORE INTO user_activity (model, day, user_key) VALUES (?, ?, ?)",
+            )
+            .bind(model)
+            .bind(day)
+            .bind(*user as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(c) = dedup {
+            sqlx::query("INSERT INTO dedup_chunks (created_at, ids) VALUES (?, ?)")
+                .bind(c.created_at)
+                .bind(ids_to_bytes(&c.ids))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("DELETE FROM journal WHERE seq <= ?")
+            .bind(journal_upto)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn dedup_chunks(&self, since: i64) -> Result<Vec<DedupChunk>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT created_at, ids FROM dedup_chunks WHERE created_at >= ? ORDER BY chunk",
+        )
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(DedupChunk {
+                    created_at: r.get(0),
+                    ids: ids_from_bytes(&r.get::<Vec<u8>, _>(1))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn purge(&self, dedup_before: i64, activity_before: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM dedup_chunks WHERE created_at < ?")
+            .bind(dedup_before)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query("DELETE FROM user_activity WHERE day < ?")
+            .bind(activity_before)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn type_counts(&self) -> Result<Vec<TypeCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT model, version, event_type, sum(n), min(first_us), max(last_us)
+             FROM event_counts GROUP BY model, version, event_type ORDER BY model, version, event_type",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let et: String = r.get(2);
+                Ok(TypeCount {
+                    model: r.get(0),
+                    version: r.get(1),
+                    event_type: EventType::parse(&et).ok_or(StoreError::Corrupt {
+                        what: "event_counts.event_type",
+                        detail: et.clone(),
+                    })?,
+                    count: r.get::<i64, _>(3) as u64,
+                    first_us: r.get(4),
+                    last_us: r.get(5),
+                })
+            })
+            .collect()
+    }
+
+    async fn summaries(
+        &self,
+        model: &str,
+        class: Option<SeriesClass>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<SummaryRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, class, name, bucket, data FROM summaries
+             WHERE model = ? AND (? IS NULL OR class = ?) AND bucket >= ? AND bucket < ?
+             ORDER BY version, class, name, bucket",
+        )
+        .bind(model)
+        .bind(class.map(SeriesClass::as_str))
+        .bind(class.map(SeriesClass::as_str))
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let c: String = r.get(1);
+                Ok(SummaryRow {
+                    version: r.get(0),
+                    class: SeriesClass::parse(&c).ok_or(StoreError::Corrupt {
+                        what: "summaries.class",
+                        detail: c.clone(),
+                    })?,
+                    name: r.get(2),
+                    bucket: r.get(3),
+                    summary: decode_summary(&r.get::<Vec<u8>, _>(4))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn records(&self, model: &str, event_type: EventType) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body FROM records WHERE model = ? AND event_type = ? ORDER BY occurred_at_us, event_id",
+        )
+        .bind(model)
+        .bind(event_type.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let body: String = r.get(0);
+                serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+                    what: "record",
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,265 @@
+//! Mergeable summaries of one value stream (DESIGN §2). Pure: no I/O, no clock.
+//!
+//! A [`FeatureSummary`] summarises the values of one feature, prediction output or feedback
+//! signal of one model version over one time bucket:
+//!
+//! * `missing` (null or absent) and `non_finite` counts;
+//! * for numbers: count, mean and second central moment (Chan et al. merge), min, max and a
+//!   [`kll::Kll`] quantile sketch (exact up to `k` values, rank error bound documented there);
+//! * for strings and booleans: exact counts per category up to a cap; categories past the cap are
+//!   counted in `other` (see [`Categories`]).
+//!
+//! `merge(a, b)` equals the summary of the union for counts, moments (to rounding), min/max and
+//! categories under the cap, and stays within the sketch's rank-error bound for quantiles; the
+//! property tests in `tests.rs` check each. State is bounded by the sketch capacity and the
+//! category cap, never by the number of values.
+
+pub mod kll;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub use kll::Kll;
+
+pub mod delta;
+
+/// Default cap on distinct categories kept exactly per summary.
+pub const DEFAULT_CATEGORY_CAP: usize = 256;
+
+/// Count, mean and second central moment, mergeable (Chan, Golub & LeVeque 1979).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Moments {
+    pub n: u64,
+    pub mean: f64,
+    pub m2: f64,
+}
+
+impl Moments {
+    pub fn update(&mut self, x: f64) {
+        self.n += 1;
+        let d = x - self.mean;
+        self.mean += d / self.n as f64;
+        self.m2 += d * (x - self.mean);
+    }
+
+    pub fn merge(&mut self, o: &Moments) {
+        if o.n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            *self = o.clone();
+            return;
+        }
+        let n = self.n + o.n;
+        let d = o.mean - self.mean;
+        let (na, nb) = (self.n as f64, o.n as f64);
+        self.mean += d * nb / n as f64;
+        self.m2 += o.m2 + d * d * na * nb / n as f64;
+        self.n = n;
+    }
+
+    /// Population variance (ddof = 0); `None` when empty.
+    pub fn variance_pop(&self) -> Option<f64> {
+        (self.n > 0).then(|| (self.m2 / self.n as f64).max(0.0))
+    }
+
+    /// Sample variance (ddof = 1); `None` below two values.
+    pub fn variance_sample(&self) -> Option<f64> {
+        (self.n > 1).then(|| (self.m2 / (self.n - 1) as f64).max(0.0))
+    }
+}
+
+/// Exact category counts up to `cap` distinct categories; later new categories count in `other`.
+/// On merge, when the union holds more than `cap` categories, the most frequent `cap` are kept
+/// (ties broken by name, so the result is deterministic) and the rest move to `other`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Categories {
+    pub counts: BTreeMap<String, u64>,
+    pub other: u64,
+}
+
+impl Categories {
+    pub fn total(&self) -> u64 {
+        self.counts.values().sum::<u64>() + self.other
+    }
+
+    /// Count one value. Returns false when the value overflowed into `other`.
+    pub fn update(&mut self, v: &str, cap: usize) -> bool {
+        if let Some(c) = self.counts.get_mut(v) {
+            *c += 1;
+            true
+        } else if self.counts.len() < cap {
+            self.counts.insert(v.to_owned(), 1);
+            true
+        } else {
+            self.other += 1;
+            false
+        }
+    }
+
+    pub fn merge(&mut self, o: &Categories, cap: usize) {
+        for (k, v) in &o.counts {
+            *self.counts.entry(k.clone()).or_insert(0) += v;
+        }
+        self.other += o.other;
+        if self.counts.len() > cap {
+            let mut all: Vec<(String, u64)> =
+                std::mem::take(&mut self.counts).into_iter().collect();
+            all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            for (i, (k, v)) in all.into_iter().enumerate() {
+                if i < cap {
+                    self.counts.insert(k, v);
+                } else {
+                    self.other += v;
+                }
+            }
+        }
+    }
+}
+
+/// What kind of values a summary has seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValueKind {
+    Empty,
+    Numeric,
+    Binary,
+    Categorical,
+    Mixed,
+}
+
+impl ValueKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValueKind::Empty => "empty",
+            ValueKind::Numeric => "numeric",
+            ValueKind::Binary => "binary",
+            ValueKind::Categorical => "categorical",
+            ValueKind::Mixed => "mixed",
+        }
+    }
+}
+
+/// The mergeable summary of one value stream. See the module docs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureSummary {
+    pub missing: u64,
+    pub non_finite: u64,
+    pub moments: Moments,
+    pub min: f64,
+    pub max: f64,
+    pub sketch: Kll,
+    pub categories: Categories,
+    /// How many category values went to `other` because of the cap.
+    pub overflowed: u64,
+    pub category_cap: u32,
+}
+
+impl Default for FeatureSummary {
+    fn default() -> Self {
+        Self::new(kll::DEFAULT_K, DEFAULT_CATEGORY_CAP)
+    }
+}
+
+impl FeatureSummary {
+    pub fn new(k: u16, category_cap: usize) -> Self {
+        Self {
+            missing: 0,
+            non_finite: 0,
+            moments: Moments::default(),
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+            sketch: Kll::new(k),
+            categories: Categories::default(),
+            overflowed: 0,
+            category_cap: category_cap.min(u32::MAX as usize) as u32,
+        }
+    }
+
+    pub fn add_missing(&mut self) {
+        self.missing += 1;
+    }
+
+    pub fn add_number(&mut self, x: f64) {
+        if !x.is_finite() {
+            self.non_finite += 1;
+            return;
+        }
+        self.moments.update(x);
+        self.min = self.min.min(x);
+        self.max = self.max.max(x);
+        self.sketch.update(x);
+    }
+
+    /// Returns false when the category overflowed into `other`.
+    pub fn add_category(&mut self, v: &str) -> bool {
+        let ok = self.categories.update(v, self.category_cap as usize);
+        if !ok {
+            self.overflowed += 1;
+        }
+        ok
+    }
+
+    pub fn add_bool(&mut self, b: bool) -> bool {
+        self.add_category(if b { "true" } else { "false" })
+    }
+
+    pub fn merge(&mut self, o: &FeatureSummary) {
+        self.missing += o.missing;
+        self.non_finite += o.non_finite;
+        self.moments.merge(&o.moments);
+        self.min = self.min.min(o.min);
+        self.max = self.max.max(o.max);
+        self.sketch.merge(&o.sketch);
+        self.category_cap = self.category_cap.min(o.category_cap);
+        self.categories
+            .merge(&o.categories, self.category_cap as usize);
+        self.overflowed += o.overflowed;
+    }
+
+    /// Values present (numeric, finite or not, plus categorical), excluding missing.
+    pub fn present(&self) -> u64 {
+        self.moments.n + self.non_finite + self.categories.total()
+    }
+
+    /// Every observation, missing included.
+    pub fn total(&self) -> u64 {
+        self.present() + self.missing
+    }
+
+    pub fn kind(&self) -> ValueKind {
+        let numeric = self.moments.n + self.non_finite > 0;
+        let cats = self.categories.total() > 0;
+        match (numeric, cats) {
+            (false, false) => ValueKind::Empty,
+            (true, false) => ValueKind::Numeric,
+            (true, true) => ValueKind::Mixed,
+            (false, true) => {
+                let boolean = self.other_is_zero()
+                    && self
+                        .categories
+                        .counts
+                        .keys()
+                        .all(|k| k == "true" || k == "false");
+                if boolean {
+                    ValueKind::Binary
+                } else {
+                    ValueKind::Categorical
+                }
+            }
+        }
+    }
+
+    fn other_is_zero(&self) -> bool {
+        self.categories.other == 0
+    }
+
+    /// Share of observations that were missing; `None` when there were none.
+    pub fn missing_share(&self) -> Option<f64> {
+        let t = self.total();
+        (t > 0).then(|| self.missing as f64 / t as f64)
+    }
+}
+
+#[cfg(test)]
+mod tests;
