@@ -26,10 +26,16 @@ pub struct App {
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        Self::build_with_clock(config, http::system_clock()).await
+        Self::build_with(config, http::system_clock(), None).await
     }
 
-    pub async fn build_with_clock(config: Config, clock: Clock) -> anyhow::Result<App> {
+    /// Build with an injected clock and, optionally, a store (tests wrap the real store to
+    /// inject faults; `None` opens the configured backend).
+    pub async fn build_with(
+        config: Config,
+        clock: Clock,
+        store: Option<Arc<dyn Store>>,
+    ) -> anyhow::Result<App> {
         std::fs::create_dir_all(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
@@ -54,8 +60,9 @@ impl App {
             ),
             KeySource::Configured => tracing::info!("using the configured pseudonymisation key"),
         }
-        let store: Arc<dyn Store> = match &config.backend {
-            Backend::Sqlite => {
+        let store: Arc<dyn Store> = match (store, &config.backend) {
+            (Some(s), _) => s,
+            (None, Backend::Sqlite) => {
                 let s = SqliteStore::open(&data_dir).await.with_context(|| {
                     format!(
                         "cannot open the SQLite store {}",
@@ -65,7 +72,7 @@ impl App {
                 tracing::info!(database = %SqliteStore::path_in(&data_dir).display(), "store ready");
                 Arc::new(s)
             }
-            Backend::Postgres(_) => {
+            (None, Backend::Postgres(_)) => {
                 anyhow::bail!(
                     "storage.backend = \"postgres\" is not available in this build yet; use sqlite"
                 )

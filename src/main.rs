@@ -10,6 +10,7 @@ fn main() -> std::process::ExitCode {
             EnvFilter::try_from_env("FLYWHEEL_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

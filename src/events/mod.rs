@@ -672,9 +672,10 @@ pub fn parse_batch(
     framing: Framing,
     max_events: usize,
 ) -> Result<Vec<Result<RawEvent, EventError>>, BatchError> {
-    let text = std::str::from_utf8(body).map_err(|e| BatchError::NotUtf8(e.valid_up_to()))?;
     let out: Vec<Result<RawEvent, EventError>> = match framing {
         Framing::JsonArray => {
+            let text =
+                std::str::from_utf8(body).map_err(|e| BatchError::NotUtf8(e.valid_up_to()))?;
             let elems: Vec<&serde_json::value::RawValue> =
                 serde_json::from_str(text).map_err(|e| BatchError::NotAnArray(e.to_string()))?;
             if elems.len() > max_events {
@@ -683,15 +684,28 @@ pub fn parse_batch(
             elems.into_iter().map(|e| parse_one(e.get())).collect()
         }
         Framing::Ndjson => {
-            let lines: Vec<&str> = text
-                .split('\n')
-                .map(|l| l.strip_suffix('\r').unwrap_or(l))
-                .filter(|l| !l.trim().is_empty())
+            // Lines are split on bytes so that one line of bad UTF-8 rejects that line only.
+            let lines: Vec<&[u8]> = body
+                .split(|&b| b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
                 .collect();
             if lines.len() > max_events {
                 return Err(BatchError::TooManyEvents(lines.len(), max_events));
             }
-            lines.into_iter().map(parse_one).collect()
+            lines
+                .into_iter()
+                .map(|l| match std::str::from_utf8(l) {
+                    Ok(text) => parse_one(text),
+                    Err(e) => Err(err(
+                        RejectReason::Malformed,
+                        format!(
+                            "event: line is not valid UTF-8 (at byte {})",
+                            e.valid_up_to()
+                        ),
+                    )),
+                })
+                .collect()
         }
     };
     if out.is_empty() {
@@ -701,6 +715,19 @@ pub fn parse_batch(
 }
 
 fn parse_one(text: &str) -> Result<RawEvent, EventError> {
+    let first = text.trim_start().chars().next();
+    if first != Some('{') {
+        let found = match first {
+            Some('[') => "an array",
+            Some('"') => "a string",
+            Some(c) if c == '-' || c.is_ascii_digit() => "a number",
+            _ => "something else",
+        };
+        return Err(err(
+            RejectReason::Malformed,
+            format!("event: must be a JSON object, found {found}"),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed: Result<RawEvent, _> = serde_path_to_error::deserialize(&mut de);
     let raw = match parsed {

@@ -107,9 +107,15 @@ fn batches_keep_good_elements_next_to_bad_ones() {
         ))
     );
     assert!(matches!(
-        parse_batch(b"\xff\xfe", Framing::Ndjson, 10),
+        parse_batch(b"\xff\xfe", Framing::JsonArray, 10),
         Err(BatchError::NotUtf8(0))
     ));
+    let mut bytes = format!("{good}\n").into_bytes();
+    bytes.extend_from_slice(b"\xff\xfe\n");
+    let items = parse_batch(&bytes, Framing::Ndjson, 10).expect("splits");
+    assert!(items[0].is_ok());
+    let e = items[1].as_ref().expect_err("bad utf-8 line");
+    assert!(e.message.contains("not valid UTF-8"), "{}", e.message);
     assert!(matches!(
         parse_batch(b"[1,2,3]", Framing::JsonArray, 2),
         Err(BatchError::TooManyEvents(3, 2))

@@ -60,6 +60,12 @@ pub struct IngestSettings {
     pub activity_ttl_days: i64,
 }
 
+/// A batch waiting for durability, with the channel its answer goes to.
+type Pending = (
+    Vec<Event>,
+    oneshot::Sender<Result<BatchOutcome, IngestError>>,
+);
+
 enum Command {
     Batch {
         events: Vec<Event>,
@@ -225,10 +231,7 @@ impl Writer {
     /// Make a group of batches durable, then fold them and answer each.
     async fn commit_group(
         &mut self,
-        group: Vec<(
-            Vec<Event>,
-            oneshot::Sender<Result<BatchOutcome, IngestError>>,
-        )>,
+        group: Vec<Pending>,
     ) {
         let mut payloads = Vec::with_capacity(group.len());
         let mut outcomes = Vec::with_capacity(group.len());
@@ -266,16 +269,24 @@ impl Writer {
                 if !payloads.is_empty() {
                     self.journal_upto = last;
                 }
+                // Metrics are updated once per (type, model) per group, not per event.
+                let mut per_label: std::collections::HashMap<(&'static str, &str), u64> =
+                    std::collections::HashMap::new();
                 for accepted in &accepted_all {
                     for e in accepted {
                         self.delta.fold(e);
-                        let model = self.metrics.model_label(&e.model.id);
-                        self.metrics
-                            .events_ingested
-                            .with_label_values(&[e.event_type().as_str(), &model])
-                            .inc();
+                        *per_label
+                            .entry((e.event_type().as_str(), e.model.id.as_str()))
+                            .or_default() += 1;
                     }
                     self.pending_events += accepted.len() as u64;
+                }
+                for ((event_type, model), n) in per_label {
+                    let model = self.metrics.model_label(model);
+                    self.metrics
+                        .events_ingested
+                        .with_label_values(&[event_type, &model])
+                        .inc_by(n);
                 }
                 self.metrics
                     .ingest_pending_events

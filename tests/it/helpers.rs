@@ -1,0 +1,147 @@
+use flywheel::app::App;
+use flywheel::config::{Overrides, RawConfig};
+use flywheel::http::{system_clock, Clock};
+use flywheel::store::Store;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tempfile::TempDir;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub dir: TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+pub struct Options {
+    pub tweak: Box<dyn FnOnce(&mut RawConfig) + Send>,
+    pub clock: Clock,
+    pub store: Option<Arc<dyn Store>>,
+    pub dir: Option<TempDir>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            tweak: Box::new(|_| {}),
+            clock: system_clock(),
+            store: None,
+            dir: None,
+        }
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(Options::default()).await
+}
+
+pub async fn spawn_app_with(opts: Options) -> TestApp {
+    let dir = opts
+        .dir
+        .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
+    let mut raw = RawConfig::default();
+    raw.server.listen = "127.0.0.1:0".into();
+    raw.server.data_dir = dir.path().to_path_buf();
+    raw.privacy.hmac_key = Some("integration-test-key-0123456789".into());
+    (opts.tweak)(&mut raw);
+    let config = raw
+        .validate(Overrides::default())
+        .expect("valid test config");
+    let app = App::build_with(config, opts.clock, opts.store)
+        .await
+        .expect("app builds");
+    let addr = app.local_addr();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until_stopped(async move {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        dir,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn post_ndjson(&self, lines: &[Value]) -> (u16, Value) {
+        let body: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        self.post_raw("application/x-ndjson", body.into_bytes())
+            .await
+    }
+
+    pub async fn post_raw(&self, content_type: &str, body: Vec<u8>) -> (u16, Value) {
+        let r = self
+            .client
+            .post(self.url("/v1/events"))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        let v = r.json::<Value>().await.unwrap_or(Value::Null);
+        (status, v)
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    /// Stop gracefully and hand back the data directory.
+    pub async fn stop(mut self) -> TempDir {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("join").expect("clean shutdown");
+        }
+        self.dir
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339()
+}
+
+pub fn interaction(id: &str, model: &str, version: &str) -> Value {
+    json!({
+        "event_id": id,
+        "event_type": "interaction",
+        "occurred_at": now_rfc3339(),
+        "model": {"id": model, "version": version},
+        "user_id": format!("user-{id}"),
+        "features": {"age": 30.5, "country": "DE", "premium": true, "score_in": null},
+        "prediction": {"score": 0.42, "label": "click", "confidence": 0.8}
+    })
+}
+
+/// Count of one event type for one model from `GET /v1/models`.
+pub fn count_of(models: &Value, model: &str, event_type: &str) -> u64 {
+    models["models"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|m| m["id"] == model)
+        .and_then(|m| m["events"][event_type].as_u64())
+        .unwrap_or(0)
+}

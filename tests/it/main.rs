@@ -1,0 +1,8 @@
+//! The one integration-test binary. Every test starts the real application (the same build path
+//! as `flywheel serve`) on port 0 with its own temporary data directory.
+
+mod helpers;
+
+mod durability;
+mod ingest_api;
+mod ops;
