@@ -229,10 +229,7 @@ impl Writer {
     }
 
     /// Make a group of batches durable, then fold them and answer each.
-    async fn commit_group(
-        &mut self,
-        group: Vec<Pending>,
-    ) {
+    async fn commit_group(&mut self, group: Vec<Pending>) {
         let mut payloads = Vec::with_capacity(group.len());
         let mut outcomes = Vec::with_capacity(group.len());
         let mut accepted_all: Vec<Vec<Event>> = Vec::with_capacity(group.len());
