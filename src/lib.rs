@@ -33,5 +33,6 @@ pub mod events;
 pub mod http;
 pub mod ingest;
 pub mod metrics;
+pub mod stats;
 pub mod store;
 pub mod summary;
