@@ -29,6 +29,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod drift;
 pub mod events;
 pub mod http;
 pub mod ingest;
@@ -36,3 +37,4 @@ pub mod metrics;
 pub mod stats;
 pub mod store;
 pub mod summary;
+pub mod synth;

@@ -1,0 +1,619 @@
+//! Drift decisions: which statistic each column gets, and when a column (and a dataset) counts
+//! as drifted. Pure: columns in, a report out. Used by `flywheel compare` and by the drift jobs.
+//!
+//! # The default decision (`--method auto`)
+//!
+//! A single threshold on a p-value flags everything on large samples (any difference is
+//! "significant" at a million rows), and a single threshold on a distance flags noise on small
+//! ones. flywheel's default therefore asks two questions of every column:
+//!
+//! 1. **Is the change big enough to matter?** The effect size passes its threshold: the
+//!    normed Wasserstein distance (W1 divided by the reference's standard deviation, so 0.1
+//!    means "the distribution moved a tenth of a standard deviation") ≥ 0.1 for numeric columns;
+//!    the Jensen–Shannon distance (base 2, project binning) ≥ 0.05 for categorical and binary
+//!    columns (about five percentage points of probability mass moved).
+//! 2. **Is it real at this sample size?** The two-sample test (KS for numeric, chi-square for
+//!    categorical and binary) is significant after Benjamini–Hochberg across all columns at a
+//!    false-discovery rate of 0.05.
+//!
+//! A column is `drift` only when both hold, `no_drift` otherwise, and `insufficient_data` when
+//! either side has fewer than `min_samples` (default 30) values. The dataset drifted when the
+//! share of drifted columns (among those with a decision) reaches `drift_share` (default 0.5).
+//! The reported `method` and `statistic` are those the auto rule selects (compatible with the
+//! common default: reference ≤ 1000 values → KS / chi-square / z-test p-value; larger → normed
+//! Wasserstein / Jensen–Shannon), with the effect and the adjusted p-value alongside.
+//!
+//! # An explicit `--method`
+//!
+//! The column is drifted when that method's statistic passes the threshold: p < threshold for
+//! tests (default 0.05), statistic ≥ threshold for distances (default 0.1). `insufficient_data`
+//! still applies.
+//!
+//! # `--compat evidently`
+//!
+//! Evidently's own choices and numbers: its method selection (by reference size and distinct
+//! values), its binning (Sturges over the pooled sample), zero fill, natural-log JS,
+//! goodness-of-fit chi-square, and thresholds; no minimum sample size and no second gate.
+
+use crate::stats::binning::{self, BinningRule, Column};
+use crate::stats::categorical::{chi2_contingency, chisquare_goodness_of_fit, z_test_proportions};
+use crate::stats::inference::benjamini_hochberg;
+use crate::stats::two_sample::{
+    anderson_ksamp, cramervonmises_2samp, energy_distance, ks_2samp, wasserstein,
+    wasserstein_normed,
+};
+use crate::stats::{Sample, StatError, StatResult};
+use serde::Serialize;
+
+/// What a column holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Numeric,
+    Binary,
+    Categorical,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Numeric => "numeric",
+            Kind::Binary => "binary",
+            Kind::Categorical => "categorical",
+        }
+    }
+}
+
+/// The values of one column on both sides.
+#[derive(Debug, Clone)]
+pub enum ColumnValues {
+    Numeric {
+        reference: Sample,
+        current: Sample,
+    },
+    /// Categorical and binary values as strings (missing already removed).
+    Categorical {
+        reference: Vec<String>,
+        current: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct ColumnInput {
+    pub name: String,
+    pub kind: Kind,
+    pub values: ColumnValues,
+}
+
+impl ColumnInput {
+    fn sizes(&self) -> (usize, usize) {
+        match &self.values {
+            ColumnValues::Numeric { reference, current } => (reference.len(), current.len()),
+            ColumnValues::Categorical { reference, current } => (reference.len(), current.len()),
+        }
+    }
+}
+
+/// The statistic methods, by their command-line names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    Auto,
+    Ks,
+    Chisquare,
+    Ztest,
+    Wasserstein,
+    WassersteinNormed,
+    Jensenshannon,
+    Psi,
+    Kl,
+    Hellinger,
+    Anderson,
+    Cramervonmises,
+    Energy,
+}
+
+impl Method {
+    pub const ALL: [Method; 13] = [
+        Method::Auto,
+        Method::Ks,
+        Method::Chisquare,
+        Method::Ztest,
+        Method::Wasserstein,
+        Method::WassersteinNormed,
+        Method::Jensenshannon,
+        Method::Psi,
+        Method::Kl,
+        Method::Hellinger,
+        Method::Anderson,
+        Method::Cramervonmises,
+        Method::Energy,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Auto => "auto",
+            Method::Ks => "ks",
+            Method::Chisquare => "chisquare",
+            Method::Ztest => "ztest",
+            Method::Wasserstein => "wasserstein",
+            Method::WassersteinNormed => "wasserstein_normed",
+            Method::Jensenshannon => "jensenshannon",
+            Method::Psi => "psi",
+            Method::Kl => "kl",
+            Method::Hellinger => "hellinger",
+            Method::Anderson => "anderson",
+            Method::Cramervonmises => "cramervonmises",
+            Method::Energy => "energy",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+    /// Tests give a p-value (drift when p < threshold); the rest are distances.
+    pub fn is_test(self) -> bool {
+        matches!(
+            self,
+            Method::Ks
+                | Method::Chisquare
+                | Method::Ztest
+                | Method::Anderson
+                | Method::Cramervonmises
+        )
+    }
+    fn applies_to(self, kind: Kind) -> bool {
+        match self {
+            Method::Ks
+            | Method::Wasserstein
+            | Method::WassersteinNormed
+            | Method::Anderson
+            | Method::Cramervonmises
+            | Method::Energy => kind == Kind::Numeric,
+            // Numeric values are tested as categories (Evidently does so for few distinct values).
+            _ => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compat {
+    Flywheel,
+    Evidently,
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub method: Method,
+    /// Overrides the method's threshold (explicit methods) or the effect threshold (auto).
+    pub threshold: Option<f64>,
+    pub binning: BinningRule,
+    pub compat: Compat,
+    pub min_samples: usize,
+    pub fdr: f64,
+    pub drift_share: f64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            method: Method::Auto,
+            threshold: None,
+            binning: BinningRule::default(),
+            compat: Compat::Flywheel,
+            min_samples: 30,
+            fdr: 0.05,
+            drift_share: 0.5,
+        }
+    }
+}
+
+pub const NUMERIC_EFFECT_THRESHOLD: f64 = 0.1;
+pub const CATEGORICAL_EFFECT_THRESHOLD: f64 = 0.05;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Drift,
+    NoDrift,
+    InsufficientData,
+}
+
+/// The result for one column.
+#[derive(Debug, Clone, Serialize)]
+pub struct ColumnReport {
+    pub column: String,
+    pub kind: Kind,
+    pub method: Method,
+    pub statistic: Option<f64>,
+    pub p_value: Option<f64>,
+    pub threshold: f64,
+    pub drifted: bool,
+    pub decision: Decision,
+    pub n_reference: usize,
+    pub n_current: usize,
+    /// Effect size and its threshold (default decision only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effect_threshold: Option<f64>,
+    /// Benjamini–Hochberg adjusted p-value of the significance test (default decision only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p_adjusted: Option<f64>,
+    /// Why there is no statistic, when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub columns: Vec<ColumnReport>,
+    pub drifted_columns: usize,
+    pub share_drifted: f64,
+    pub dataset_drift: bool,
+}
+
+/// The method the common default picks for a column (reference size and distinct values).
+pub fn auto_method(input: &ColumnInput) -> Method {
+    let (n_ref, _) = input.sizes();
+    match (input.kind, n_ref <= 1000) {
+        (Kind::Numeric, true) => Method::Ks,
+        (Kind::Numeric, false) => Method::WassersteinNormed,
+        (Kind::Categorical, true) => Method::Chisquare,
+        (Kind::Binary, true) => Method::Ztest,
+        (_, false) => Method::Jensenshannon,
+    }
+}
+
+/// Evidently's default method (registry `_get_default_stattest`), by reference size and the
+/// number of distinct pooled values.
+pub fn evidently_method(input: &ColumnInput) -> Method {
+    let (n_ref, _) = input.sizes();
+    let distinct = match &input.values {
+        ColumnValues::Numeric { reference, current } => {
+            let mut v: Vec<f64> = reference
+                .values()
+                .iter()
+                .chain(current.values())
+                .copied()
+                .collect();
+            v.sort_unstable_by(f64::total_cmp);
+            v.dedup();
+            v.len()
+        }
+        ColumnValues::Categorical { reference, current } => {
+            let mut v: Vec<&String> = reference.iter().chain(current.iter()).collect();
+            v.sort();
+            v.dedup();
+            v.len()
+        }
+    };
+    let numeric_many = input.kind == Kind::Numeric && distinct > 5;
+    if n_ref <= 1000 {
+        if numeric_many {
+            Method::Ks
+        } else if distinct > 2 {
+            Method::Chisquare
+        } else {
+            Method::Ztest
+        }
+    } else if numeric_many {
+        Method::WassersteinNormed
+    } else {
+        Method::Jensenshannon
+    }
+}
+
+fn default_threshold(m: Method) -> f64 {
+    if m.is_test() {
+        0.05
+    } else {
+        0.1
+    }
+}
+
+/// Categorical values of a column as strings (numeric ones formatted), for chi-square and friends.
+fn as_strings(values: &ColumnValues) -> (Vec<String>, Vec<String>) {
+    match values {
+        ColumnValues::Categorical { reference, current } => (reference.clone(), current.clone()),
+        ColumnValues::Numeric { reference, current } => (
+            reference.values().iter().map(|x| x.to_string()).collect(),
+            current.values().iter().map(|x| x.to_string()).collect(),
+        ),
+    }
+}
+
+fn binary_counts(r: &[String], c: &[String]) -> (u64, u64, u64, u64) {
+    let mut keys: Vec<&String> = r.iter().chain(c.iter()).collect();
+    keys.sort();
+    keys.dedup();
+    let first = keys.first().copied();
+    let ones = |v: &[String]| v.iter().filter(|x| Some(*x) != first).count() as u64;
+    (ones(r), r.len() as u64, ones(c), c.len() as u64)
+}
+
+/// Compute one method on one column: (statistic, p-value).
+pub fn compute(
+    method: Method,
+    input: &ColumnInput,
+    binning_rule: BinningRule,
+    compat: Compat,
+) -> StatResult<(f64, Option<f64>)> {
+    if !method.applies_to(input.kind) {
+        return Err(StatError::Undefined {
+            statistic: "method",
+            reason: format!(
+                "{} does not apply to a {} column",
+                method.as_str(),
+                input.kind.as_str()
+            ),
+        });
+    }
+    let numeric = match &input.values {
+        ColumnValues::Numeric { reference, current } => Some((reference, current)),
+        _ => None,
+    };
+    let binned = || -> binning::Binned {
+        match (&input.values, compat) {
+            (ColumnValues::Numeric { reference, current }, Compat::Flywheel) => {
+                binning::bin_numeric(reference, current, binning_rule)
+            }
+            (ColumnValues::Numeric { reference, current }, Compat::Evidently) => {
+                binning::evidently_shares(Column::Numeric(reference), Column::Numeric(current))
+            }
+            (ColumnValues::Categorical { reference, current }, _) => {
+                binning::bin_categorical(reference, current)
+            }
+        }
+    };
+    let need = |side: usize| -> StatResult<()> {
+        if side == 0 {
+            Err(StatError::Undefined {
+                statistic: "method",
+                reason: "a sample is empty".into(),
+            })
+        } else {
+            Ok(())
+        }
+    };
+    let (nr, nc) = input.sizes();
+    need(nr)?;
+    need(nc)?;
+    match method {
+        Method::Auto => unreachable!("auto is resolved before compute"),
+        Method::Ks => {
+            let (r, c) = numeric.ok_or_else(|| not_numeric("ks"))?;
+            let k = ks_2samp(r, c)?;
+            Ok((k.p_value, Some(k.p_value)))
+        }
+        Method::Wasserstein => {
+            let (r, c) = numeric.ok_or_else(|| not_numeric("wasserstein"))?;
+            Ok((wasserstein(r, c)?, None))
+        }
+        Method::WassersteinNormed => {
+            let (r, c) = numeric.ok_or_else(|| not_numeric("wasserstein_normed"))?;
+            Ok((wasserstein_normed(r, c)?, None))
+        }
+        Method::Energy => {
+            let (r, c) = numeric.ok_or_else(|| not_numeric("energy"))?;
+            Ok((energy_distance(r, c)?, None))
+        }
+        Method::Anderson => {
+            let (r, c) = numeric.ok_or_else(|| not_numeric("anderson"))?;
+            let t = anderson_ksamp(r, c)?;
+            Ok((t.p_value.unwrap_or(f64::NAN), t.p_value))
+        }
+        Method::Cramervonmises => {
+            let (r, c) = numeric.ok_or_else(|| not_numeric("cramervonmises"))?;
+            let t = cramervonmises_2samp(r, c)?;
+            Ok((t.p_value.unwrap_or(f64::NAN), t.p_value))
+        }
+        Method::Chisquare => {
+            let (r, c) = as_strings(&input.values);
+            let (_, rc, cc) = binning::union_counts(r.iter(), c.iter());
+            let p = match compat {
+                Compat::Flywheel => chi2_contingency(&rc, &cc, true)?.p_value,
+                Compat::Evidently => chisquare_goodness_of_fit(&rc, &cc)?
+                    .p_value
+                    .unwrap_or(f64::NAN),
+            };
+            Ok((p, Some(p)))
+        }
+        Method::Ztest => {
+            let (r, c) = as_strings(&input.values);
+            let (x1, n1, x2, n2) = binary_counts(&r, &c);
+            let t = z_test_proportions(x1, n1, x2, n2)?;
+            let p = t.p_value.unwrap_or(1.0);
+            Ok((p, Some(p)))
+        }
+        Method::Jensenshannon => {
+            let b = binned();
+            let base = match compat {
+                Compat::Flywheel => Some(2.0),
+                Compat::Evidently => None,
+            };
+            Ok((binning::js_distance(&b.reference, &b.current, base), None))
+        }
+        Method::Psi | Method::Kl => {
+            let b = binned();
+            let (r, c) = match compat {
+                Compat::Flywheel => (
+                    binning::floor_zero_shares(&b.reference),
+                    binning::floor_zero_shares(&b.current),
+                ),
+                Compat::Evidently => (
+                    binning::evidently_fill(&b.reference),
+                    binning::evidently_fill(&b.current),
+                ),
+            };
+            Ok(if method == Method::Psi {
+                (binning::psi(&r, &c), None)
+            } else {
+                (
+                    binning::kl_divergence(&r, &c, compat == Compat::Evidently),
+                    None,
+                )
+            })
+        }
+        Method::Hellinger => match (&input.values, compat) {
+            (ColumnValues::Numeric { reference, current }, Compat::Evidently) => Ok((
+                binning::hellinger_evidently_numeric(reference, current),
+                None,
+            )),
+            _ => {
+                let b = binned();
+                Ok((binning::hellinger_shares(&b.reference, &b.current), None))
+            }
+        },
+    }
+}
+
+fn not_numeric(m: &'static str) -> StatError {
+    StatError::Undefined {
+        statistic: m,
+        reason: "needs a numeric column".into(),
+    }
+}
+
+/// Effect size and significance p-value of the default decision.
+fn effect_and_significance(input: &ColumnInput) -> StatResult<(f64, f64, f64)> {
+    match (&input.values, input.kind) {
+        (ColumnValues::Numeric { reference, current }, Kind::Numeric) => {
+            let effect = wasserstein_normed(reference, current)?;
+            let p = ks_2samp(reference, current)?.p_value;
+            Ok((effect, NUMERIC_EFFECT_THRESHOLD, p))
+        }
+        _ => {
+            let (r, c) = as_strings(&input.values);
+            let b = binning::bin_categorical(&r, &c);
+            let effect = binning::js_distance(&b.reference, &b.current, Some(2.0));
+            let p = chi2_contingency(&b.reference_counts, &b.current_counts, true)?.p_value;
+            Ok((effect, CATEGORICAL_EFFECT_THRESHOLD, p))
+        }
+    }
+}
+
+/// Decide every column and the dataset.
+pub fn compare(columns: &[ColumnInput], opts: &Options) -> Report {
+    let mut reports: Vec<ColumnReport> = Vec::with_capacity(columns.len());
+    // (index into reports, raw p) for BH in the default decision.
+    let mut tests: Vec<(usize, f64)> = Vec::new();
+    for input in columns {
+        let (nr, nc) = input.sizes();
+        let method = match (opts.method, opts.compat) {
+            (Method::Auto, Compat::Flywheel) => auto_method(input),
+            (Method::Auto, Compat::Evidently) => evidently_method(input),
+            (m, _) => m,
+        };
+        let threshold = match (opts.method, opts.threshold) {
+            (Method::Auto, _) | (_, None) => default_threshold(method),
+            (_, Some(t)) => t,
+        };
+        let mut rep = ColumnReport {
+            column: input.name.clone(),
+            kind: input.kind,
+            method,
+            statistic: None,
+            p_value: None,
+            threshold,
+            drifted: false,
+            decision: Decision::InsufficientData,
+            n_reference: nr,
+            n_current: nc,
+            effect: None,
+            effect_threshold: None,
+            p_adjusted: None,
+            note: None,
+        };
+        let min = if opts.compat == Compat::Evidently {
+            1
+        } else {
+            opts.min_samples.max(1)
+        };
+        if nr < min || nc < min {
+            rep.note = Some(format!(
+                "fewer than {min} values on a side (reference {nr}, current {nc})"
+            ));
+            reports.push(rep);
+            continue;
+        }
+        match compute(method, input, opts.binning, opts.compat) {
+            Ok((stat, p)) => {
+                rep.statistic = Some(stat);
+                rep.p_value = p;
+                let passes = if method.is_test() {
+                    // Evidently's KS rule is p ≤ threshold; every other test, p < threshold.
+                    if opts.compat == Compat::Evidently && method == Method::Ks {
+                        stat <= threshold
+                    } else {
+                        stat < threshold
+                    }
+                } else {
+                    stat >= threshold
+                };
+                rep.drifted = passes;
+                rep.decision = if passes {
+                    Decision::Drift
+                } else {
+                    Decision::NoDrift
+                };
+            }
+            Err(e) => {
+                rep.note = Some(e.to_string());
+                rep.decision = Decision::InsufficientData;
+                reports.push(rep);
+                continue;
+            }
+        }
+        if opts.method == Method::Auto && opts.compat == Compat::Flywheel {
+            match effect_and_significance(input) {
+                Ok((effect, eth, p)) => {
+                    let eth = opts.threshold.unwrap_or(eth);
+                    rep.effect = Some(effect);
+                    rep.effect_threshold = Some(eth);
+                    tests.push((reports.len(), p));
+                }
+                Err(e) => {
+                    rep.note = Some(e.to_string());
+                    rep.decision = Decision::NoDrift;
+                    rep.drifted = false;
+                }
+            }
+        }
+        reports.push(rep);
+    }
+    if !tests.is_empty() {
+        let adjusted = benjamini_hochberg(&tests.iter().map(|t| t.1).collect::<Vec<_>>());
+        for ((i, _), q) in tests.iter().zip(adjusted) {
+            let r = &mut reports[*i];
+            r.p_adjusted = Some(q);
+            let big = r
+                .effect
+                .zip(r.effect_threshold)
+                .is_some_and(|(e, t)| e >= t);
+            r.drifted = big && q <= opts.fdr;
+            r.decision = if r.drifted {
+                Decision::Drift
+            } else {
+                Decision::NoDrift
+            };
+        }
+    }
+    let decided = reports
+        .iter()
+        .filter(|r| r.decision != Decision::InsufficientData)
+        .count();
+    let drifted = reports.iter().filter(|r| r.drifted).count();
+    let share = if decided == 0 {
+        0.0
+    } else {
+        drifted as f64 / decided as f64
+    };
+    Report {
+        columns: reports,
+        drifted_columns: drifted,
+        share_drifted: share,
+        dataset_drift: decided > 0 && share >= opts.drift_share,
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,177 @@
+use super::*;
+use crate::synth::{self, SynthColumn};
+use serde_json::Value;
+
+fn input_from(name: &str, kind: Kind, r: &Value, c: &Value) -> ColumnInput {
+    let arr = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    let values = if kind == Kind::Numeric {
+        ColumnValues::Numeric {
+            reference: Sample::from_options(arr(r).iter().map(|v| v.as_f64())),
+            current: Sample::from_options(arr(c).iter().map(|v| v.as_f64())),
+        }
+    } else {
+        let s = |v: &Value| -> Vec<String> {
+            arr(v)
+                .iter()
+                .filter(|x| !x.is_null())
+                .map(|x| {
+                    x.as_str()
+                        .map(str::to_owned)
+                        .unwrap_or_else(|| x.to_string())
+                })
+                .collect()
+        };
+        ColumnValues::Categorical {
+            reference: s(r),
+            current: s(c),
+        }
+    };
+    ColumnInput {
+        name: name.into(),
+        kind,
+        values,
+    }
+}
+
+/// `--compat evidently` reproduces Evidently's default method, value and decision per oracle case.
+#[test]
+fn evidently_default_matches_the_oracles() {
+    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/oracles"));
+    let index: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("index.json")).expect("oracles in shared/"),
+    )
+    .expect("json");
+    let mut checked = 0;
+    for case in index["cases"].as_array().expect("cases") {
+        let file = case["file"].as_str().expect("file");
+        let d: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).expect("case"))
+                .expect("json");
+        let kind = match d["kind"].as_str() {
+            Some("numeric") => Kind::Numeric,
+            Some("binary") => Kind::Binary,
+            _ => Kind::Categorical,
+        };
+        let input = input_from(file, kind, &d["reference"], &d["current"]);
+        let e = &d["expected"]["evidently_default"];
+        let want_method = match e["method"].as_str().expect("method") {
+            "ks" => Method::Ks,
+            "chisquare" => Method::Chisquare,
+            "z" => Method::Ztest,
+            "wasserstein" => Method::WassersteinNormed,
+            "jensenshannon" => Method::Jensenshannon,
+            other => panic!("{file}: unexpected method {other}"),
+        };
+        let opts = Options {
+            compat: Compat::Evidently,
+            ..Options::default()
+        };
+        let rep = compare(std::slice::from_ref(&input), &opts);
+        let col = &rep.columns[0];
+        assert_eq!(col.method, want_method, "{file}");
+        let want = e["value"].as_f64().expect("value");
+        let got = col.statistic.expect("statistic");
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs() || (got - want).abs() < 1e-12,
+            "{file}: {got} vs {want}"
+        );
+        assert_eq!(col.drifted, e["drift"].as_bool().expect("drift"), "{file}");
+        assert_eq!(
+            col.threshold,
+            e["threshold"].as_f64().expect("thr"),
+            "{file}"
+        );
+        checked += 1;
+    }
+    assert!(checked >= 20);
+}
+
+fn to_inputs(reference: &synth::SynthTable, current: &synth::SynthTable) -> Vec<ColumnInput> {
+    reference
+        .names
+        .iter()
+        .zip(reference.columns.iter().zip(&current.columns))
+        .map(|(name, (r, c))| match (r, c) {
+            (SynthColumn::Numeric(r), SynthColumn::Numeric(c)) => ColumnInput {
+                name: name.clone(),
+                kind: Kind::Numeric,
+                values: ColumnValues::Numeric {
+                    reference: Sample::from_options(r.iter().copied()),
+                    current: Sample::from_options(c.iter().copied()),
+                },
+            },
+            (SynthColumn::Categorical(r), SynthColumn::Categorical(c)) => ColumnInput {
+                name: name.clone(),
+                kind: Kind::Categorical,
+                values: ColumnValues::Categorical {
+                    reference: r.clone(),
+                    current: c.clone(),
+                },
+            },
+            _ => unreachable!("same layout on both sides"),
+        })
+        .collect()
+}
+
+/// Detection quality: all nine drifted columns are found and nothing else, at 10k and 100k rows
+/// per side, for several seeds (1M rows is in BENCHMARKS.md: `flywheel bench detection`).
+#[test]
+fn default_decision_finds_exactly_the_drifted_columns() {
+    for rows in [10_000, 100_000] {
+        for seed in [1u64, 2, 3] {
+            let r = synth::generate(rows, seed, false);
+            let c = synth::generate(rows, seed.wrapping_add(1000), true);
+            let rep = compare(&to_inputs(&r, &c), &Options::default());
+            let mut flagged: Vec<&str> = rep
+                .columns
+                .iter()
+                .filter(|c| c.drifted)
+                .map(|c| c.column.as_str())
+                .collect();
+            flagged.sort();
+            let mut want: Vec<&str> = synth::DRIFTED.to_vec();
+            want.sort();
+            let detail: Vec<String> = rep
+                .columns
+                .iter()
+                .map(|c| format!("{} effect={:?} q={:?}", c.column, c.effect, c.p_adjusted))
+                .collect();
+            assert_eq!(
+                flagged,
+                want,
+                "rows={rows} seed={seed}\n{}",
+                detail.join("\n")
+            );
+            assert!(!rep.dataset_drift, "9 of 25 is under the 0.5 drift share");
+        }
+    }
+}
+
+#[test]
+fn small_windows_are_insufficient_not_drift() {
+    let r = synth::generate(20, 1, false);
+    let c = synth::generate(20, 2, true);
+    let rep = compare(&to_inputs(&r, &c), &Options::default());
+    assert!(rep
+        .columns
+        .iter()
+        .all(|c| c.decision == Decision::InsufficientData));
+    assert_eq!(rep.share_drifted, 0.0);
+    assert!(!rep.dataset_drift);
+}
+
+#[test]
+fn identical_samples_never_drift_with_any_method() {
+    let r = synth::generate(2000, 9, false);
+    let inputs = to_inputs(&r, &r);
+    for m in Method::ALL {
+        let opts = Options {
+            method: m,
+            ..Options::default()
+        };
+        let rep = compare(&inputs, &opts);
+        for c in &rep.columns {
+            assert!(!c.drifted, "{} with {}", c.column, m.as_str());
+        }
+    }
+}
