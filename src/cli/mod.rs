@@ -1,6 +1,9 @@
 //! Command-line interface (clap). Each command returns an [`ExitCode`]-like integer through
 //! `main`: 0 success, 1 a finding the caller asked to fail on, 2 an error.
 
+pub mod compare;
+pub mod dataset;
+
 use crate::app::App;
 use crate::config::{self, Config, Overrides};
 use clap::{Args, Parser, Subcommand};
@@ -21,6 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the service (HTTP API, ingest, scheduled jobs).
     Serve(ServeArgs),
+    /// Compare two datasets column by column (drift), as the service does on live traffic.
+    Compare(compare::CompareArgs),
     /// Work with configuration files.
     Config {
         #[command(subcommand)]
@@ -74,6 +79,9 @@ pub fn load_config(args: &ServeArgs) -> Result<Config, config::ConfigErrors> {
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Compare(args) => tokio::task::spawn_blocking(move || compare::run(args))
+            .await
+            .unwrap_or(2),
         Command::Config { command } => match command {
             ConfigCommand::Check { file } => {
                 let text = match std::fs::read_to_string(&file) {

@@ -71,11 +71,53 @@ pub enum ColumnValues {
         reference: Sample,
         current: Sample,
     },
-    /// Categorical and binary values as strings (missing already removed).
-    Categorical {
-        reference: Vec<String>,
-        current: Vec<String>,
-    },
+    /// Categorical and binary columns as counts per category (missing already removed).
+    Categorical(CategoryCounts),
+}
+
+/// Counts per category on both sides, over the union of categories (sorted).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategoryCounts {
+    pub keys: Vec<String>,
+    pub reference: Vec<u64>,
+    pub current: Vec<u64>,
+}
+
+impl CategoryCounts {
+    pub fn from_values<'a>(
+        reference: impl IntoIterator<Item = &'a str>,
+        current: impl IntoIterator<Item = &'a str>,
+    ) -> Self {
+        let (keys, r, c) = binning::union_counts(reference, current);
+        Self {
+            keys: keys.into_iter().map(str::to_owned).collect(),
+            reference: r,
+            current: c,
+        }
+    }
+
+    /// Numeric values grouped as categories (for tests that treat few distinct values so).
+    pub fn from_samples(reference: &Sample, current: &Sample) -> Self {
+        let (keys, r, c) = binning::union_counts(
+            reference.values().iter().map(|x| binning::OrdF64(*x)),
+            current.values().iter().map(|x| binning::OrdF64(*x)),
+        );
+        Self {
+            keys: keys.into_iter().map(|k| k.0.to_string()).collect(),
+            reference: r,
+            current: c,
+        }
+    }
+
+    pub fn n_reference(&self) -> usize {
+        self.reference.iter().sum::<u64>() as usize
+    }
+    pub fn n_current(&self) -> usize {
+        self.current.iter().sum::<u64>() as usize
+    }
+    fn binned(&self) -> binning::Binned {
+        binning::Binned::from_counts(self.reference.clone(), self.current.clone())
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -89,7 +131,7 @@ impl ColumnInput {
     fn sizes(&self) -> (usize, usize) {
         match &self.values {
             ColumnValues::Numeric { reference, current } => (reference.len(), current.len()),
-            ColumnValues::Categorical { reference, current } => (reference.len(), current.len()),
+            ColumnValues::Categorical(c) => (c.n_reference(), c.n_current()),
         }
     }
 }
@@ -279,12 +321,7 @@ pub fn evidently_method(input: &ColumnInput) -> Method {
             v.dedup();
             v.len()
         }
-        ColumnValues::Categorical { reference, current } => {
-            let mut v: Vec<&String> = reference.iter().chain(current.iter()).collect();
-            v.sort();
-            v.dedup();
-            v.len()
-        }
+        ColumnValues::Categorical(c) => c.keys.len(),
     };
     let numeric_many = input.kind == Kind::Numeric && distinct > 5;
     if n_ref <= 1000 {
@@ -310,24 +347,22 @@ fn default_threshold(m: Method) -> f64 {
     }
 }
 
-/// Categorical values of a column as strings (numeric ones formatted), for chi-square and friends.
-fn as_strings(values: &ColumnValues) -> (Vec<String>, Vec<String>) {
+/// Category counts of a column (numeric values grouped by value), for chi-square and friends.
+fn counts_of(values: &ColumnValues) -> std::borrow::Cow<'_, CategoryCounts> {
     match values {
-        ColumnValues::Categorical { reference, current } => (reference.clone(), current.clone()),
-        ColumnValues::Numeric { reference, current } => (
-            reference.values().iter().map(|x| x.to_string()).collect(),
-            current.values().iter().map(|x| x.to_string()).collect(),
-        ),
+        ColumnValues::Categorical(c) => std::borrow::Cow::Borrowed(c),
+        ColumnValues::Numeric { reference, current } => {
+            std::borrow::Cow::Owned(CategoryCounts::from_samples(reference, current))
+        }
     }
 }
 
-fn binary_counts(r: &[String], c: &[String]) -> (u64, u64, u64, u64) {
-    let mut keys: Vec<&String> = r.iter().chain(c.iter()).collect();
-    keys.sort();
-    keys.dedup();
-    let first = keys.first().copied();
-    let ones = |v: &[String]| v.iter().filter(|x| Some(*x) != first).count() as u64;
-    (ones(r), r.len() as u64, ones(c), c.len() as u64)
+/// Successes and trials per side, "success" being any value but the first key (Evidently's rule).
+fn binary_counts(c: &CategoryCounts) -> (u64, u64, u64, u64) {
+    let n1: u64 = c.reference.iter().sum();
+    let n2: u64 = c.current.iter().sum();
+    let (z1, z2) = (c.reference.first().copied().unwrap_or(0), c.current.first().copied().unwrap_or(0));
+    (n1 - z1, n1, n2 - z2, n2)
 }
 
 /// Compute one method on one column: (statistic, p-value).
@@ -359,9 +394,7 @@ pub fn compute(
             (ColumnValues::Numeric { reference, current }, Compat::Evidently) => {
                 binning::evidently_shares(Column::Numeric(reference), Column::Numeric(current))
             }
-            (ColumnValues::Categorical { reference, current }, _) => {
-                binning::bin_categorical(reference, current)
-            }
+            (ColumnValues::Categorical(c), _) => c.binned(),
         }
     };
     let need = |side: usize| -> StatResult<()> {
@@ -407,19 +440,17 @@ pub fn compute(
             Ok((t.p_value.unwrap_or(f64::NAN), t.p_value))
         }
         Method::Chisquare => {
-            let (r, c) = as_strings(&input.values);
-            let (_, rc, cc) = binning::union_counts(r.iter(), c.iter());
+            let c = counts_of(&input.values);
             let p = match compat {
-                Compat::Flywheel => chi2_contingency(&rc, &cc, true)?.p_value,
-                Compat::Evidently => chisquare_goodness_of_fit(&rc, &cc)?
+                Compat::Flywheel => chi2_contingency(&c.reference, &c.current, true)?.p_value,
+                Compat::Evidently => chisquare_goodness_of_fit(&c.reference, &c.current)?
                     .p_value
                     .unwrap_or(f64::NAN),
             };
             Ok((p, Some(p)))
         }
         Method::Ztest => {
-            let (r, c) = as_strings(&input.values);
-            let (x1, n1, x2, n2) = binary_counts(&r, &c);
+            let (x1, n1, x2, n2) = binary_counts(&counts_of(&input.values));
             let t = z_test_proportions(x1, n1, x2, n2)?;
             let p = t.p_value.unwrap_or(1.0);
             Ok((p, Some(p)))
@@ -482,8 +513,7 @@ fn effect_and_significance(input: &ColumnInput) -> StatResult<(f64, f64, f64)> {
             Ok((effect, NUMERIC_EFFECT_THRESHOLD, p))
         }
         _ => {
-            let (r, c) = as_strings(&input.values);
-            let b = binning::bin_categorical(&r, &c);
+            let b = counts_of(&input.values).binned();
             let effect = binning::js_distance(&b.reference, &b.current, Some(2.0));
             let p = chi2_contingency(&b.reference_counts, &b.current_counts, true)?.p_value;
             Ok((effect, CATEGORICAL_EFFECT_THRESHOLD, p))
@@ -491,95 +521,100 @@ fn effect_and_significance(input: &ColumnInput) -> StatResult<(f64, f64, f64)> {
     }
 }
 
-/// Decide every column and the dataset.
-pub fn compare(columns: &[ColumnInput], opts: &Options) -> Report {
-    let mut reports: Vec<ColumnReport> = Vec::with_capacity(columns.len());
-    // (index into reports, raw p) for BH in the default decision.
-    let mut tests: Vec<(usize, f64)> = Vec::new();
-    for input in columns {
-        let (nr, nc) = input.sizes();
-        let method = match (opts.method, opts.compat) {
-            (Method::Auto, Compat::Flywheel) => auto_method(input),
-            (Method::Auto, Compat::Evidently) => evidently_method(input),
-            (m, _) => m,
-        };
-        let threshold = match (opts.method, opts.threshold) {
-            (Method::Auto, _) | (_, None) => default_threshold(method),
-            (_, Some(t)) => t,
-        };
-        let mut rep = ColumnReport {
-            column: input.name.clone(),
-            kind: input.kind,
-            method,
-            statistic: None,
-            p_value: None,
-            threshold,
-            drifted: false,
-            decision: Decision::InsufficientData,
-            n_reference: nr,
-            n_current: nc,
-            effect: None,
-            effect_threshold: None,
-            p_adjusted: None,
-            note: None,
-        };
-        let min = if opts.compat == Compat::Evidently {
-            1
-        } else {
-            opts.min_samples.max(1)
-        };
-        if nr < min || nc < min {
-            rep.note = Some(format!(
-                "fewer than {min} values on a side (reference {nr}, current {nc})"
-            ));
-            reports.push(rep);
-            continue;
+/// Decide one column (before the Benjamini–Hochberg step); returns the report and, for the
+/// default decision, the raw p-value of the significance test.
+fn decide_column(input: &ColumnInput, opts: &Options) -> (ColumnReport, Option<f64>) {
+    let (nr, nc) = input.sizes();
+    let method = match (opts.method, opts.compat) {
+        (Method::Auto, Compat::Flywheel) => auto_method(input),
+        (Method::Auto, Compat::Evidently) => evidently_method(input),
+        (m, _) => m,
+    };
+    let threshold = match (opts.method, opts.threshold) {
+        (Method::Auto, _) | (_, None) => default_threshold(method),
+        (_, Some(t)) => t,
+    };
+    let mut rep = ColumnReport {
+        column: input.name.clone(),
+        kind: input.kind,
+        method,
+        statistic: None,
+        p_value: None,
+        threshold,
+        drifted: false,
+        decision: Decision::InsufficientData,
+        n_reference: nr,
+        n_current: nc,
+        effect: None,
+        effect_threshold: None,
+        p_adjusted: None,
+        note: None,
+    };
+    let min = if opts.compat == Compat::Evidently {
+        1
+    } else {
+        opts.min_samples.max(1)
+    };
+    if nr < min || nc < min {
+        rep.note = Some(format!(
+            "fewer than {min} values on a side (reference {nr}, current {nc})"
+        ));
+        return (rep, None);
+    }
+    match compute(method, input, opts.binning, opts.compat) {
+        Ok((stat, p)) => {
+            rep.statistic = Some(stat);
+            rep.p_value = p;
+            let passes = if method.is_test() {
+                // Evidently's KS rule is p ≤ threshold; every other test, p < threshold.
+                if opts.compat == Compat::Evidently && method == Method::Ks {
+                    stat <= threshold
+                } else {
+                    stat < threshold
+                }
+            } else {
+                stat >= threshold
+            };
+            rep.drifted = passes;
+            rep.decision = if passes {
+                Decision::Drift
+            } else {
+                Decision::NoDrift
+            };
         }
-        match compute(method, input, opts.binning, opts.compat) {
-            Ok((stat, p)) => {
-                rep.statistic = Some(stat);
-                rep.p_value = p;
-                let passes = if method.is_test() {
-                    // Evidently's KS rule is p ≤ threshold; every other test, p < threshold.
-                    if opts.compat == Compat::Evidently && method == Method::Ks {
-                        stat <= threshold
-                    } else {
-                        stat < threshold
-                    }
-                } else {
-                    stat >= threshold
-                };
-                rep.drifted = passes;
-                rep.decision = if passes {
-                    Decision::Drift
-                } else {
-                    Decision::NoDrift
-                };
+        Err(e) => {
+            rep.note = Some(e.to_string());
+            return (rep, None);
+        }
+    }
+    if opts.method == Method::Auto && opts.compat == Compat::Flywheel {
+        match effect_and_significance(input) {
+            Ok((effect, eth, p)) => {
+                rep.effect = Some(effect);
+                rep.effect_threshold = Some(opts.threshold.unwrap_or(eth));
+                return (rep, Some(p));
             }
             Err(e) => {
                 rep.note = Some(e.to_string());
-                rep.decision = Decision::InsufficientData;
-                reports.push(rep);
-                continue;
+                rep.decision = Decision::NoDrift;
+                rep.drifted = false;
             }
         }
-        if opts.method == Method::Auto && opts.compat == Compat::Flywheel {
-            match effect_and_significance(input) {
-                Ok((effect, eth, p)) => {
-                    let eth = opts.threshold.unwrap_or(eth);
-                    rep.effect = Some(effect);
-                    rep.effect_threshold = Some(eth);
-                    tests.push((reports.len(), p));
-                }
-                Err(e) => {
-                    rep.note = Some(e.to_string());
-                    rep.decision = Decision::NoDrift;
-                    rep.drifted = false;
-                }
-            }
-        }
-        reports.push(rep);
     }
+    (rep, None)
+}
+
+/// Decide every column (in parallel) and the dataset.
+pub fn compare(columns: &[ColumnInput], opts: &Options) -> Report {
+    use rayon::prelude::*;
+    let decided: Vec<(ColumnReport, Option<f64>)> =
+        columns.par_iter().map(|c| decide_column(c, opts)).collect();
+    let tests: Vec<(usize, f64)> = decided
+        .iter()
+        .enumerate()
+        .filter_map(|(i, (_, p))| p.map(|p| (i, p)))
+        .collect();
+    let mut reports: Vec<ColumnReport> = decided.into_iter().map(|(r, _)| r).collect();
     if !tests.is_empty() {
         let adjusted = benjamini_hochberg(&tests.iter().map(|t| t.1).collect::<Vec<_>>());
         for ((i, _), q) in tests.iter().zip(adjusted) {

@@ -21,10 +21,11 @@ fn input_from(name: &str, kind: Kind, r: &Value, c: &Value) -> ColumnInput {
                 })
                 .collect()
         };
-        ColumnValues::Categorical {
-            reference: s(r),
-            current: s(c),
-        }
+        let (rs, cs) = (s(r), s(c));
+        ColumnValues::Categorical(CategoryCounts::from_values(
+            rs.iter().map(String::as_str),
+            cs.iter().map(String::as_str),
+        ))
     };
     ColumnInput {
         name: name.into(),
@@ -103,10 +104,10 @@ fn to_inputs(reference: &synth::SynthTable, current: &synth::SynthTable) -> Vec<
             (SynthColumn::Categorical(r), SynthColumn::Categorical(c)) => ColumnInput {
                 name: name.clone(),
                 kind: Kind::Categorical,
-                values: ColumnValues::Categorical {
-                    reference: r.clone(),
-                    current: c.clone(),
-                },
+                values: ColumnValues::Categorical(CategoryCounts::from_values(
+                    r.iter().map(String::as_str),
+                    c.iter().map(String::as_str),
+                )),
             },
             _ => unreachable!("same layout on both sides"),
         })

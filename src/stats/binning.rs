@@ -276,7 +276,7 @@ pub struct Binned {
 }
 
 impl Binned {
-    fn from_counts(reference_counts: Vec<u64>, current_counts: Vec<u64>) -> Self {
+    pub fn from_counts(reference_counts: Vec<u64>, current_counts: Vec<u64>) -> Self {
         Self {
             reference: shares(&reference_counts),
             current: shares(&current_counts),

@@ -1,0 +1,328 @@
+//! `flywheel compare --reference REF --current CUR`: drift between two datasets, with the same
+//! engine the service runs on live traffic.
+
+use super::dataset::{self, RawColumn, Table};
+use crate::drift::{self, CategoryCounts, ColumnInput, ColumnValues, Compat, Kind, Method, Options};
+use crate::stats::binning::BinningRule;
+use crate::stats::Sample;
+use clap::{Args, ValueEnum};
+use rayon::prelude::*;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BinningArg {
+    Quantile,
+    Sturges,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompatArg {
+    Flywheel,
+    Evidently,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// Reference dataset (.csv with a header row, .ndjson/.jsonl, or .parquet).
+    #[arg(long)]
+    pub reference: PathBuf,
+    /// Current dataset, same formats.
+    #[arg(long)]
+    pub current: PathBuf,
+    /// Statistic: auto, ks, chisquare, ztest, wasserstein, wasserstein_normed, jensenshannon,
+    /// psi, kl, hellinger, anderson, cramervonmises, energy.
+    #[arg(long, default_value = "auto")]
+    pub method: String,
+    /// Threshold of the method (tests: drift when p < T; distances: when statistic ≥ T). With
+    /// `auto`, the effect-size threshold.
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Only these columns (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub columns: Vec<String>,
+    /// Treat these columns as categorical.
+    #[arg(long, value_delimiter = ',')]
+    pub categorical: Vec<String>,
+    /// Treat these columns as numeric.
+    #[arg(long, value_delimiter = ',')]
+    pub numeric: Vec<String>,
+    /// Binning of PSI, KL and JS on numeric columns.
+    #[arg(long, value_enum, default_value = "quantile")]
+    pub binning: BinningArg,
+    /// Number of quantile bins.
+    #[arg(long, default_value_t = 10)]
+    pub bins: usize,
+    /// Reproduce another tool's definitions and defaults.
+    #[arg(long, value_enum, default_value = "flywheel")]
+    pub compat: CompatArg,
+    /// Fewer values than this on a side gives `insufficient_data`.
+    #[arg(long, default_value_t = 30)]
+    pub min_samples: usize,
+    /// Share of drifted columns at which the dataset counts as drifted.
+    #[arg(long, default_value_t = 0.5)]
+    pub drift_share: f64,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Exit 1 when the dataset drifted.
+    #[arg(long)]
+    pub fail_on_drift: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error(transparent)]
+    Dataset(#[from] dataset::DatasetError),
+    #[error("{0}")]
+    Usage(String),
+}
+
+fn kind_of(name: &str, r: &RawColumn, c: &RawColumn, args: &CompareArgs) -> Result<Kind, CompareError> {
+    if args.categorical.iter().any(|x| x == name) {
+        return Ok(Kind::Categorical);
+    }
+    let forced_numeric = args.numeric.iter().any(|x| x == name);
+    let distinct = |cols: [&RawColumn; 2]| -> usize {
+        let mut seen = std::collections::BTreeSet::new();
+        for col in cols {
+            match col {
+                RawColumn::Numbers(v) => v.iter().flatten().for_each(|x| {
+                    seen.insert(x.to_bits().to_string());
+                }),
+                RawColumn::Labels(v) => v.iter().flatten().for_each(|x| {
+                    seen.insert(x.clone());
+                }),
+            }
+            if seen.len() > 2 {
+                break;
+            }
+        }
+        seen.len()
+    };
+    match (r, c) {
+        (RawColumn::Numbers(_), RawColumn::Numbers(_)) => {
+            if !forced_numeric && distinct([r, c]) == 2 {
+                Ok(Kind::Binary)
+            } else {
+                Ok(Kind::Numeric)
+            }
+        }
+        _ if forced_numeric => Err(CompareError::Usage(format!(
+            "column {name:?} is not numeric in both files (--numeric)"
+        ))),
+        _ => Ok(if distinct([r, c]) == 2 { Kind::Binary } else { Kind::Categorical }),
+    }
+}
+
+fn labels(col: &RawColumn) -> Vec<String> {
+    match col {
+        RawColumn::Labels(v) => v.iter().flatten().cloned().collect(),
+        RawColumn::Numbers(v) => v.iter().flatten().map(|x| x.to_string()).collect(),
+    }
+}
+
+fn numbers(col: &RawColumn) -> Sample {
+    match col {
+        RawColumn::Numbers(v) => Sample::from_options(v.iter().copied()),
+        RawColumn::Labels(v) => Sample::new(
+            v.iter()
+                .map(|s| s.as_deref().and_then(|x| x.trim().parse::<f64>().ok()).unwrap_or(f64::NAN)),
+        ),
+    }
+}
+
+/// Build the column inputs (sorting numeric samples in parallel).
+pub fn inputs(reference: &Table, current: &Table, args: &CompareArgs) -> Result<Vec<ColumnInput>, CompareError> {
+    let wanted: Vec<String> = if args.columns.is_empty() {
+        reference
+            .names
+            .iter()
+            .filter(|n| current.column(n).is_some())
+            .cloned()
+            .collect()
+    } else {
+        args.columns.clone()
+    };
+    for n in args.columns.iter().chain(&args.categorical).chain(&args.numeric) {
+        let missing: Vec<&str> = [("reference", reference), ("current", current)]
+            .iter()
+            .filter(|(_, t)| t.column(n).is_none())
+            .map(|(w, _)| *w)
+            .collect();
+        if !missing.is_empty() {
+            return Err(CompareError::Usage(format!(
+                "unknown column {n:?}: not in the {} file (columns: {})",
+                missing.join(" and "),
+                reference.names.join(", ")
+            )));
+        }
+    }
+    if wanted.is_empty() {
+        return Err(CompareError::Usage(
+            "the two files have no column in common".into(),
+        ));
+    }
+    let typed: Vec<(String, Kind, &RawColumn, &RawColumn)> = wanted
+        .into_iter()
+        .map(|n| {
+            let (r, c) = match (reference.column(&n), current.column(&n)) {
+                (Some(r), Some(c)) => (r, c),
+                _ => unreachable!("checked above"),
+            };
+            let k = kind_of(&n, r, c, args)?;
+            Ok((n, k, r, c))
+        })
+        .collect::<Result<_, CompareError>>()?;
+    Ok(typed
+        .into_par_iter()
+        .map(|(name, kind, r, c)| {
+            let values = if kind == Kind::Numeric {
+                ColumnValues::Numeric {
+                    reference: numbers(r),
+                    current: numbers(c),
+                }
+            } else {
+                let (lr, lc) = (labels(r), labels(c));
+                ColumnValues::Categorical(CategoryCounts::from_values(
+                    lr.iter().map(String::as_str),
+                    lc.iter().map(String::as_str),
+                ))
+            };
+            ColumnInput { name, kind, values }
+        })
+        .collect())
+}
+
+pub fn options(args: &CompareArgs) -> Result<Options, CompareError> {
+    let method = Method::parse(&args.method).ok_or_else(|| {
+        CompareError::Usage(format!(
+            "unknown method {:?}; use one of {}",
+            args.method,
+            Method::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+        ))
+    })?;
+    if args.bins == 0 {
+        return Err(CompareError::Usage("--bins must be at least 1".into()));
+    }
+    if let Some(t) = args.threshold {
+        if !t.is_finite() || t < 0.0 {
+            return Err(CompareError::Usage(format!("--threshold {t} must be a non-negative number")));
+        }
+    }
+    Ok(Options {
+        method,
+        threshold: args.threshold,
+        binning: match args.binning {
+            BinningArg::Quantile => BinningRule::Quantile(args.bins),
+            BinningArg::Sturges => BinningRule::Sturges,
+        },
+        compat: match args.compat {
+            CompatArg::Flywheel => Compat::Flywheel,
+            CompatArg::Evidently => Compat::Evidently,
+        },
+        min_samples: args.min_samples,
+        drift_share: args.drift_share,
+        ..Options::default()
+    })
+}
+
+fn fmt_num(x: Option<f64>) -> String {
+    match x {
+        None => "-".into(),
+        Some(v) if v != 0.0 && (v.abs() < 1e-3 || v.abs() >= 1e5) => format!("{v:.3e}"),
+        Some(v) => format!("{v:.4}"),
+    }
+}
+
+pub fn render_table(rep: &drift::Report) -> String {
+    let mut rows = vec![[
+        "column".to_owned(),
+        "kind".into(),
+        "method".into(),
+        "statistic".into(),
+        "p_value".into(),
+        "threshold".into(),
+        "effect".into(),
+        "n_ref".into(),
+        "n_cur".into(),
+        "decision".into(),
+    ]];
+    for c in &rep.columns {
+        rows.push([
+            c.column.clone(),
+            c.kind.as_str().into(),
+            c.method.as_str().into(),
+            fmt_num(c.statistic),
+            fmt_num(c.p_adjusted.or(c.p_value)),
+            fmt_num(Some(c.threshold)),
+            fmt_num(c.effect),
+            c.n_reference.to_string(),
+            c.n_current.to_string(),
+            match c.decision {
+                drift::Decision::Drift => "DRIFT".into(),
+                drift::Decision::NoDrift => "ok".into(),
+                drift::Decision::InsufficientData => "insufficient_data".into(),
+            },
+        ]);
+    }
+    let widths: Vec<usize> = (0..10)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{s:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out.push_str(&format!(
+        "\n{} of {} columns drifted ({:.0} %); dataset drift: {}\n",
+        rep.drifted_columns,
+        rep.columns.len(),
+        rep.share_drifted * 100.0,
+        if rep.dataset_drift { "YES" } else { "no" }
+    ));
+    out
+}
+
+/// Run the command; returns the exit code.
+pub fn run(args: CompareArgs) -> i32 {
+    let result = (|| -> Result<drift::Report, CompareError> {
+        let opts = options(&args)?;
+        let (r, c) = rayon::join(|| dataset::read(&args.reference), || dataset::read(&args.current));
+        let (r, c) = (r?, c?);
+        let inputs = inputs(&r, &c, &args)?;
+        Ok(drift::compare(&inputs, &opts))
+    })();
+    match result {
+        Ok(rep) => {
+            match args.format {
+                Format::Json => match serde_json::to_string_pretty(&rep) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("error: cannot encode the report: {e}");
+                        return 2;
+                    }
+                },
+                Format::Table => print!("{}", render_table(&rep)),
+            }
+            if args.fail_on_drift && rep.dataset_drift {
+                1
+            } else {
+                0
+            }
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    }
+}
