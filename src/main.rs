@@ -1,6 +1,11 @@
 //! The `flywheel` binary: parse the command line, set up logging, run, map to an exit code.
 
 use clap::Parser;
+
+// mimalloc: faster than glibc malloc for ingest's many short-lived allocations across threads,
+// and it returns memory to the OS more readily.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {

@@ -2,7 +2,9 @@
 //! engine the service runs on live traffic.
 
 use super::dataset::{self, RawColumn, Table};
-use crate::drift::{self, CategoryCounts, ColumnInput, ColumnValues, Compat, Kind, Method, Options};
+use crate::drift::{
+    self, CategoryCounts, ColumnInput, ColumnValues, Compat, Kind, Method, Options,
+};
 use crate::stats::binning::BinningRule;
 use crate::stats::Sample;
 use clap::{Args, ValueEnum};
@@ -82,7 +84,12 @@ pub enum CompareError {
     Usage(String),
 }
 
-fn kind_of(name: &str, r: &RawColumn, c: &RawColumn, args: &CompareArgs) -> Result<Kind, CompareError> {
+fn kind_of(
+    name: &str,
+    r: &RawColumn,
+    c: &RawColumn,
+    args: &CompareArgs,
+) -> Result<Kind, CompareError> {
     if args.categorical.iter().any(|x| x == name) {
         return Ok(Kind::Categorical);
     }
@@ -115,7 +122,11 @@ fn kind_of(name: &str, r: &RawColumn, c: &RawColumn, args: &CompareArgs) -> Resu
         _ if forced_numeric => Err(CompareError::Usage(format!(
             "column {name:?} is not numeric in both files (--numeric)"
         ))),
-        _ => Ok(if distinct([r, c]) == 2 { Kind::Binary } else { Kind::Categorical }),
+        _ => Ok(if distinct([r, c]) == 2 {
+            Kind::Binary
+        } else {
+            Kind::Categorical
+        }),
     }
 }
 
@@ -129,15 +140,20 @@ fn labels(col: &RawColumn) -> Vec<String> {
 fn numbers(col: &RawColumn) -> Sample {
     match col {
         RawColumn::Numbers(v) => Sample::from_options(v.iter().copied()),
-        RawColumn::Labels(v) => Sample::new(
-            v.iter()
-                .map(|s| s.as_deref().and_then(|x| x.trim().parse::<f64>().ok()).unwrap_or(f64::NAN)),
-        ),
+        RawColumn::Labels(v) => Sample::new(v.iter().map(|s| {
+            s.as_deref()
+                .and_then(|x| x.trim().parse::<f64>().ok())
+                .unwrap_or(f64::NAN)
+        })),
     }
 }
 
 /// Build the column inputs (sorting numeric samples in parallel).
-pub fn inputs(reference: &Table, current: &Table, args: &CompareArgs) -> Result<Vec<ColumnInput>, CompareError> {
+pub fn inputs(
+    reference: &Table,
+    current: &Table,
+    args: &CompareArgs,
+) -> Result<Vec<ColumnInput>, CompareError> {
     let wanted: Vec<String> = if args.columns.is_empty() {
         reference
             .names
@@ -148,7 +164,12 @@ pub fn inputs(reference: &Table, current: &Table, args: &CompareArgs) -> Result<
     } else {
         args.columns.clone()
     };
-    for n in args.columns.iter().chain(&args.categorical).chain(&args.numeric) {
+    for n in args
+        .columns
+        .iter()
+        .chain(&args.categorical)
+        .chain(&args.numeric)
+    {
         let missing: Vec<&str> = [("reference", reference), ("current", current)]
             .iter()
             .filter(|(_, t)| t.column(n).is_none())
@@ -203,7 +224,11 @@ pub fn options(args: &CompareArgs) -> Result<Options, CompareError> {
         CompareError::Usage(format!(
             "unknown method {:?}; use one of {}",
             args.method,
-            Method::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", ")
+            Method::ALL
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })?;
     if args.bins == 0 {
@@ -211,7 +236,9 @@ pub fn options(args: &CompareArgs) -> Result<Options, CompareError> {
     }
     if let Some(t) = args.threshold {
         if !t.is_finite() || t < 0.0 {
-            return Err(CompareError::Usage(format!("--threshold {t} must be a non-negative number")));
+            return Err(CompareError::Usage(format!(
+                "--threshold {t} must be a non-negative number"
+            )));
         }
     }
     Ok(Options {
@@ -297,7 +324,10 @@ pub fn render_table(rep: &drift::Report) -> String {
 pub fn run(args: CompareArgs) -> i32 {
     let result = (|| -> Result<drift::Report, CompareError> {
         let opts = options(&args)?;
-        let (r, c) = rayon::join(|| dataset::read(&args.reference), || dataset::read(&args.current));
+        let (r, c) = rayon::join(
+            || dataset::read(&args.reference),
+            || dataset::read(&args.current),
+        );
         let (r, c) = (r?, c?);
         let inputs = inputs(&r, &c, &args)?;
         Ok(drift::compare(&inputs, &opts))

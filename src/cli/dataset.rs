@@ -40,7 +40,10 @@ pub struct Table {
 
 impl Table {
     pub fn column(&self, name: &str) -> Option<&RawColumn> {
-        self.names.iter().position(|n| n == name).map(|i| &self.columns[i])
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| &self.columns[i])
     }
     pub fn rows(&self) -> usize {
         self.columns.first().map_or(0, RawColumn::len)
@@ -129,7 +132,12 @@ fn read_csv(path: &Path) -> Result<Table, DatasetError> {
         if rec.len() != names.len() {
             return Err(invalid(
                 path,
-                format!("row {}: {} cells, the header has {}", i + 2, rec.len(), names.len()),
+                format!(
+                    "row {}: {} cells, the header has {}",
+                    i + 2,
+                    rec.len(),
+                    names.len()
+                ),
             ));
         }
         for (j, cell) in rec.iter().enumerate() {
@@ -175,12 +183,17 @@ fn read_ndjson(path: &Path) -> Result<Table, DatasetError> {
     }
     let mut columns = Vec::with_capacity(cols.len());
     for (name, c) in names.iter().zip(cols) {
-        let all_numeric = c
-            .iter()
-            .all(|v| matches!(v, None | Some(serde_json::Value::Null) | Some(serde_json::Value::Number(_))));
+        let all_numeric = c.iter().all(|v| {
+            matches!(
+                v,
+                None | Some(serde_json::Value::Null) | Some(serde_json::Value::Number(_))
+            )
+        });
         if all_numeric {
             columns.push(RawColumn::Numbers(
-                c.iter().map(|v| v.as_ref().and_then(|x| x.as_f64())).collect(),
+                c.iter()
+                    .map(|v| v.as_ref().and_then(|x| x.as_f64()))
+                    .collect(),
             ));
         } else {
             let mut out = Vec::with_capacity(c.len());
@@ -207,7 +220,12 @@ fn read_ndjson(path: &Path) -> Result<Table, DatasetError> {
 fn numbers_from(a: &ArrayRef) -> Option<Vec<Option<f64>>> {
     macro_rules! prim {
         ($t:ty) => {
-            Some(a.as_primitive::<$t>().iter().map(|v| v.map(|x| x as f64)).collect())
+            Some(
+                a.as_primitive::<$t>()
+                    .iter()
+                    .map(|v| v.map(|x| x as f64))
+                    .collect(),
+            )
         };
     }
     match a.data_type() {
@@ -227,9 +245,24 @@ fn numbers_from(a: &ArrayRef) -> Option<Vec<Option<f64>>> {
 
 fn labels_from(a: &ArrayRef) -> Option<Vec<Option<String>>> {
     match a.data_type() {
-        DataType::Utf8 => Some(a.as_string::<i32>().iter().map(|v| v.map(str::to_owned)).collect()),
-        DataType::LargeUtf8 => Some(a.as_string::<i64>().iter().map(|v| v.map(str::to_owned)).collect()),
-        DataType::Boolean => Some(a.as_boolean().iter().map(|v| v.map(|b| b.to_string())).collect()),
+        DataType::Utf8 => Some(
+            a.as_string::<i32>()
+                .iter()
+                .map(|v| v.map(str::to_owned))
+                .collect(),
+        ),
+        DataType::LargeUtf8 => Some(
+            a.as_string::<i64>()
+                .iter()
+                .map(|v| v.map(str::to_owned))
+                .collect(),
+        ),
+        DataType::Boolean => Some(
+            a.as_boolean()
+                .iter()
+                .map(|v| v.map(|b| b.to_string()))
+                .collect(),
+        ),
         DataType::Dictionary(_, _) => {
             let cast = arrow_cast_to_utf8(a)?;
             labels_from(&cast)
@@ -273,13 +306,21 @@ fn read_parquet(path: &Path) -> Result<Table, DatasetError> {
                 RawColumn::Numbers(v) => v.extend(numbers_from(col).ok_or_else(|| {
                     invalid(
                         path,
-                        format!("column {:?}: type {} is not supported", names[j], col.data_type()),
+                        format!(
+                            "column {:?}: type {} is not supported",
+                            names[j],
+                            col.data_type()
+                        ),
                     )
                 })?),
                 RawColumn::Labels(v) => v.extend(labels_from(col).ok_or_else(|| {
                     invalid(
                         path,
-                        format!("column {:?}: type {} is not supported", names[j], col.data_type()),
+                        format!(
+                            "column {:?}: type {} is not supported",
+                            names[j],
+                            col.data_type()
+                        ),
                     )
                 })?),
             }
@@ -323,7 +364,8 @@ pub fn write_parquet(table: &Table, path: &Path) -> Result<(), DatasetError> {
             }
         })
         .collect();
-    let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| invalid(path, e.to_string()))?;
+    let batch =
+        RecordBatch::try_new(schema.clone(), arrays).map_err(|e| invalid(path, e.to_string()))?;
     let file = std::fs::File::create(path).map_err(|source| DatasetError::Io {
         path: path.display().to_string(),
         source,

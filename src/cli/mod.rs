@@ -1,6 +1,7 @@
 //! Command-line interface (clap). Each command returns an [`ExitCode`]-like integer through
 //! `main`: 0 success, 1 a finding the caller asked to fail on, 2 an error.
 
+pub mod bench;
 pub mod compare;
 pub mod dataset;
 
@@ -26,6 +27,11 @@ pub enum Command {
     Serve(ServeArgs),
     /// Compare two datasets column by column (drift), as the service does on live traffic.
     Compare(compare::CompareArgs),
+    /// Reproducible measurements (see BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
     /// Work with configuration files.
     Config {
         #[command(subcommand)]
@@ -79,6 +85,7 @@ pub fn load_config(args: &ServeArgs) -> Result<Config, config::ConfigErrors> {
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Bench { command } => bench::run(command).await,
         Command::Compare(args) => tokio::task::spawn_blocking(move || compare::run(args))
             .await
             .unwrap_or(2),

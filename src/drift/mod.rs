@@ -361,7 +361,10 @@ fn counts_of(values: &ColumnValues) -> std::borrow::Cow<'_, CategoryCounts> {
 fn binary_counts(c: &CategoryCounts) -> (u64, u64, u64, u64) {
     let n1: u64 = c.reference.iter().sum();
     let n2: u64 = c.current.iter().sum();
-    let (z1, z2) = (c.reference.first().copied().unwrap_or(0), c.current.first().copied().unwrap_or(0));
+    let (z1, z2) = (
+        c.reference.first().copied().unwrap_or(0),
+        c.current.first().copied().unwrap_or(0),
+    );
     (n1 - z1, n1, n2 - z2, n2)
 }
 

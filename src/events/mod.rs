@@ -454,7 +454,7 @@ impl Event {
                     };
                     features.push((name, value));
                 }
-                features.sort_by(|a, b| a.0.cmp(&b.0));
+                features.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 if let Some(w) = features.windows(2).find(|w| w[0].0 == w[1].0) {
                     return Err(err(
                         RejectReason::InvalidValue,
@@ -727,6 +727,11 @@ fn parse_one(text: &str) -> Result<RawEvent, EventError> {
             RejectReason::Malformed,
             format!("event: must be a JSON object, found {found}"),
         ));
+    }
+    // The happy path parses directly; only a failure is parsed again with path tracking, to
+    // name the field in the error.
+    if let Ok(raw) = serde_json::from_str::<RawEvent>(text) {
+        return Ok(raw);
     }
     let mut de = serde_json::Deserializer::from_str(text);
     let parsed: Result<RawEvent, _> = serde_path_to_error::deserialize(&mut de);

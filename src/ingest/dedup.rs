@@ -8,7 +8,8 @@
 //! the horizon (plus the active set).
 
 use crate::store::DedupChunk;
-use std::collections::{HashSet, VecDeque};
+use rustc_hash::FxHashSet as HashSet;
+use std::collections::VecDeque;
 
 /// In-memory chunks cover at most this many seconds each.
 const CHUNK_SPAN_SECS: i64 = 300;
@@ -36,7 +37,7 @@ impl Dedup {
         Self {
             horizon_secs,
             chunks: VecDeque::new(),
-            active: HashSet::new(),
+            active: HashSet::default(),
         }
     }
 

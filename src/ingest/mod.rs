@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
 /// Checkpoint early once this many events are waiting in the delta (bounds memory).
-const MAX_PENDING_EVENTS: u64 = 500_000;
+const MAX_PENDING_EVENTS: u64 = 200_000;
+/// Folded journal rows deleted after each group commit.
+const JOURNAL_TRIM_STEP: i64 = 8;
 /// Most batches made durable in one transaction.
 const MAX_GROUP: usize = 64;
 
@@ -149,18 +151,17 @@ async fn recover(w: &mut Writer) -> Result<u64, IngestError> {
         w.dedup.load(&c);
     }
     let mut replayed = 0u64;
-    let mut after = 0i64;
+    let mut after = w.store.journal_watermark().await?;
     loop {
         let rows = w.store.journal_after(after, 1000).await?;
         if rows.is_empty() {
             break;
         }
         for (seq, payload) in rows {
-            let events: Vec<Event> =
-                postcard::from_bytes(&payload).map_err(|e| StoreError::Corrupt {
-                    what: "journal",
-                    detail: format!("row {seq}: {e}"),
-                })?;
+            let events = crate::store::decode_batch(&payload).map_err(|e| StoreError::Corrupt {
+                what: "journal",
+                detail: format!("row {seq}: {e}"),
+            })?;
             for e in &events {
                 w.dedup.insert(dedup::hash_id(&e.event_id));
                 w.delta.fold(e);
@@ -218,6 +219,7 @@ impl Writer {
         self.metrics.ingest_pending_events.set(0);
         self.journal_upto = 0;
         self.dedup.expire(now);
+        self.store.trim_journal(JOURNAL_TRIM_STEP * 8).await?;
         let activity_cutoff = now.div_euclid(86_400) - self.settings.activity_ttl_days;
         self.store
             .purge(
@@ -234,24 +236,26 @@ impl Writer {
         let mut outcomes = Vec::with_capacity(group.len());
         let mut accepted_all: Vec<Vec<Event>> = Vec::with_capacity(group.len());
         let mut fresh_ids: Vec<u64> = Vec::new();
-        for (events, _) in &group {
+        let mut replies = Vec::with_capacity(group.len());
+        for (events, reply) in group {
             let mut outcome = BatchOutcome::default();
             let mut accepted = Vec::with_capacity(events.len());
-            for (i, e) in events.iter().enumerate() {
+            for (i, e) in events.into_iter().enumerate() {
                 let h = dedup::hash_id(&e.event_id);
                 if self.dedup.insert(h) {
                     fresh_ids.push(h);
-                    accepted.push(e.clone());
+                    accepted.push(e);
                 } else {
                     outcome.duplicates.push(i);
                 }
             }
             outcome.accepted = accepted.len();
             if !accepted.is_empty() {
-                payloads.push(postcard::to_allocvec(&accepted).unwrap_or_default());
+                payloads.push(crate::store::encode_batch(&accepted));
             }
             outcomes.push(outcome);
             accepted_all.push(accepted);
+            replies.push(reply);
         }
         let start = Instant::now();
         let result = if payloads.is_empty() {
@@ -290,7 +294,7 @@ impl Writer {
                     .set(self.pending_events as i64);
                 let dups: usize = outcomes.iter().map(|o| o.duplicates.len()).sum();
                 self.metrics.events_duplicate.inc_by(dups as u64);
-                for ((_, reply), outcome) in group.into_iter().zip(outcomes) {
+                for (reply, outcome) in replies.into_iter().zip(outcomes) {
                     let _ = reply.send(Ok(outcome));
                 }
             }
@@ -299,7 +303,7 @@ impl Writer {
                 // Nothing was made durable: forget the ids so a retry is accepted.
                 self.dedup.remove_active(&fresh_ids);
                 let msg = e.to_string();
-                for (_, reply) in group {
+                for reply in replies {
                     let _ = reply.send(Err(IngestError::Unavailable(msg.clone())));
                 }
             }
@@ -374,6 +378,10 @@ pub async fn start(
                     }
                     metrics.ingest_queue_batches.sub(group.len() as i64);
                     w.commit_group(group).await;
+                    // Delete a few folded journal rows per group: bounded work, never a stall.
+                    if let Err(e) = w.store.trim_journal(JOURNAL_TRIM_STEP).await {
+                        tracing::warn!(error = %e, "cannot trim the journal; will retry");
+                    }
                     if w.pending_events >= MAX_PENDING_EVENTS {
                         if let Err(e) = w.checkpoint().await {
                             tracing::error!(error = %e, "checkpoint failed; will retry");

@@ -76,14 +76,21 @@ pub trait Store: Send + Sync + 'static {
     /// Journal rows after `seq`, oldest first, at most `limit`.
     async fn journal_after(&self, seq: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError>;
 
-    /// Merge `delta` into the stored state, store `dedup` as a new chunk, and delete journal rows
-    /// up to `journal_upto`, all in one transaction.
+    /// Merge `delta` into the stored state, store `dedup` as a new chunk, and mark journal rows
+    /// up to `journal_upto` as folded, all in one transaction. (Folded rows are deleted later by
+    /// [`Store::trim_journal`], in small steps.)
     async fn checkpoint(
         &self,
         delta: &Delta,
         dedup: Option<&DedupChunk>,
         journal_upto: i64,
     ) -> Result<(), StoreError>;
+
+    /// The last journal seq folded into summaries (rows up to it must not be replayed).
+    async fn journal_watermark(&self) -> Result<i64, StoreError>;
+
+    /// Delete at most `limit` folded journal rows; returns how many were deleted.
+    async fn trim_journal(&self, limit: i64) -> Result<u64, StoreError>;
 
     /// Dedup chunks created at or after `since` (seconds).
     async fn dedup_chunks(&self, since: i64) -> Result<Vec<DedupChunk>, StoreError>;
@@ -119,12 +126,30 @@ pub(crate) fn encode_summary(s: &FeatureSummary) -> Vec<u8> {
     postcard::to_allocvec(s).unwrap_or_default()
 }
 
+/// Journal payloads: a postcard-encoded `Vec<Event>`, LZ4-compressed (event batches are
+/// repetitive; this cuts journal I/O several-fold).
+pub fn encode_batch(events: &[Event]) -> Vec<u8> {
+    let raw = postcard::to_allocvec(events).unwrap_or_default();
+    lz4_flex::compress_prepend_size(&raw)
+}
+
+pub fn decode_batch(payload: &[u8]) -> Result<Vec<Event>, StoreError> {
+    let raw = lz4_flex::decompress_size_prepended(payload).map_err(|e| StoreError::Corrupt {
+        what: "journal",
+        detail: e.to_string(),
+    })?;
+    postcard::from_bytes(&raw).map_err(|e| StoreError::Corrupt {
+        what: "journal",
+        detail: e.to_string(),
+    })
+}
+
 pub(crate) fn ids_to_bytes(ids: &[u64]) -> Vec<u8> {
     ids.iter().flat_map(|i| i.to_le_bytes()).collect()
 }
 
 pub(crate) fn ids_from_bytes(b: &[u8]) -> Result<Vec<u64>, StoreError> {
-    if b.len() % 8 != 0 {
+    if !b.len().is_multiple_of(8) {
         return Err(StoreError::Corrupt {
             what: "dedup chunk",
             detail: format!("{} bytes is not a multiple of 8", b.len()),

@@ -186,12 +186,33 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
         }
-        sqlx::query("DELETE FROM journal WHERE seq <= ?")
+        sqlx::query("UPDATE meta SET value = max(value, ?) WHERE key = 'journal_folded_upto'")
             .bind(journal_upto)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn journal_watermark(&self) -> Result<i64, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'journal_folded_upto'")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn trim_journal(&self, limit: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "DELETE FROM journal WHERE seq IN (
+                SELECT seq FROM journal
+                WHERE seq <= (SELECT value FROM meta WHERE key = 'journal_folded_upto')
+                ORDER BY seq LIMIT ?)",
+        )
+        .bind(limit)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected())
     }
 
     async fn dedup_chunks(&self, since: i64) -> Result<Vec<DedupChunk>, StoreError> {

@@ -7,7 +7,7 @@
 
 use super::FeatureSummary;
 use crate::events::{Body, Event, EventType, FeedbackKind, Stage, Value};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// What a summary describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -108,11 +108,11 @@ impl Delta {
             bucket_secs,
             sketch_k,
             category_cap,
-            summaries: HashMap::new(),
-            counts: HashMap::new(),
+            summaries: HashMap::default(),
+            counts: HashMap::default(),
             records: Vec::new(),
-            funnel: HashMap::new(),
-            activity: HashSet::new(),
+            funnel: HashMap::default(),
+            activity: HashSet::default(),
             overflowed: 0,
         }
     }

@@ -586,6 +586,12 @@ impl Store for SlowStore {
     ) -> Result<(), StoreError> {
         self.inner.checkpoint(d, c, upto).await
     }
+    async fn journal_watermark(&self) -> Result<i64, StoreError> {
+        self.inner.journal_watermark().await
+    }
+    async fn trim_journal(&self, limit: i64) -> Result<u64, StoreError> {
+        self.inner.trim_journal(limit).await
+    }
     async fn dedup_chunks(&self, since: i64) -> Result<Vec<DedupChunk>, StoreError> {
         self.inner.dedup_chunks(since).await
     }

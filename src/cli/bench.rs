@@ -1,0 +1,398 @@
+//! `flywheel bench ...`: reproducible measurements (figures go in BENCHMARKS.md).
+//!
+//! * `bench ingest`: starts `flywheel serve` as a child process on a fresh data directory and a
+//!   loopback port, sends NDJSON batches of interaction events (20 numeric and 5 categorical
+//!   features) from concurrent connections, and reports sustained events/s, request latency
+//!   percentiles and the server's peak RSS (VmHWM).
+//! * `bench dataset`: writes the seeded 25-column reference/current pair (see `synth`) as Parquet
+//!   and CSV, for `flywheel compare` timings.
+//! * `bench detection`: runs the default drift decision on that pair at the given sizes and
+//!   prints what was found against the nine drifted columns.
+
+use super::dataset::{self, Table};
+use crate::drift::{self, CategoryCounts, ColumnInput, ColumnValues, Kind, Options};
+use crate::stats::Sample;
+use crate::synth;
+use clap::{Args, Subcommand};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Load-test ingest over loopback HTTP against a freshly started server.
+    Ingest(IngestArgs),
+    /// Write the seeded reference/current datasets (Parquet and CSV).
+    Dataset(DatasetArgs),
+    /// Check drift detection quality on the seeded datasets.
+    Detection(DetectionArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Events to send in all.
+    #[arg(long, default_value_t = 2_000_000)]
+    pub events: u64,
+    /// Events per request.
+    #[arg(long, default_value_t = 5_000)]
+    pub batch: u64,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Send to this running server instead of starting one (e.g. http://127.0.0.1:8080).
+    #[arg(long)]
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DatasetArgs {
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Output directory (reference.parquet, current.parquet, and .csv when --csv).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Also write CSV files.
+    #[arg(long)]
+    pub csv: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectionArgs {
+    /// Rows per side (comma-separated sizes).
+    #[arg(long, value_delimiter = ',', default_value = "10000,100000,1000000")]
+    pub rows: Vec<usize>,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+}
+
+pub async fn run(cmd: BenchCommand) -> i32 {
+    match cmd {
+        BenchCommand::Ingest(a) => match ingest(a).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                2
+            }
+        },
+        BenchCommand::Dataset(a) => {
+            match tokio::task::spawn_blocking(move || write_datasets(a)).await {
+                Ok(Ok(())) => 0,
+                Ok(Err(e)) => {
+                    eprintln!("error: {e:#}");
+                    2
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    2
+                }
+            }
+        }
+        BenchCommand::Detection(a) => tokio::task::spawn_blocking(move || detection(a))
+            .await
+            .unwrap_or(2),
+    }
+}
+
+fn write_datasets(a: DatasetArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&a.out)?;
+    for (name, current, seed) in [
+        ("reference", false, a.seed),
+        ("current", true, a.seed + 1000),
+    ] {
+        let t0 = Instant::now();
+        let table: Table = synth::generate(a.rows, seed, current).into();
+        let p = a.out.join(format!("{name}.parquet"));
+        dataset::write_parquet(&table, &p)?;
+        if a.csv {
+            write_csv(&table, &a.out.join(format!("{name}.csv")))?;
+        }
+        eprintln!(
+            "wrote {} ({} rows) in {:.1}s",
+            p.display(),
+            a.rows,
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn write_csv(t: &Table, path: &std::path::Path) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_path(path)?;
+    w.write_record(&t.names)?;
+    for i in 0..t.rows() {
+        let row: Vec<String> = t
+            .columns
+            .iter()
+            .map(|c| match c {
+                dataset::RawColumn::Numbers(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
+                dataset::RawColumn::Labels(v) => v[i].clone().unwrap_or_default(),
+            })
+            .collect();
+        w.write_record(&row)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn detection(a: DetectionArgs) -> i32 {
+    let mut all_ok = true;
+    for rows in a.rows {
+        let t0 = Instant::now();
+        let r = synth::generate(rows, a.seed, false);
+        let c = synth::generate(rows, a.seed + 1000, true);
+        let inputs: Vec<ColumnInput> = r
+            .names
+            .iter()
+            .zip(r.columns.into_iter().zip(c.columns))
+            .map(|(name, pair)| match pair {
+                (synth::SynthColumn::Numeric(r), synth::SynthColumn::Numeric(c)) => ColumnInput {
+                    name: name.clone(),
+                    kind: Kind::Numeric,
+                    values: ColumnValues::Numeric {
+                        reference: Sample::from_options(r),
+                        current: Sample::from_options(c),
+                    },
+                },
+                (synth::SynthColumn::Categorical(r), synth::SynthColumn::Categorical(c)) => {
+                    ColumnInput {
+                        name: name.clone(),
+                        kind: Kind::Categorical,
+                        values: ColumnValues::Categorical(CategoryCounts::from_values(
+                            r.iter().map(String::as_str),
+                            c.iter().map(String::as_str),
+                        )),
+                    }
+                }
+                _ => unreachable!("same layout"),
+            })
+            .collect();
+        let rep = drift::compare(&inputs, &Options::default());
+        let found: Vec<&str> = rep
+            .columns
+            .iter()
+            .filter(|c| c.drifted)
+            .map(|c| c.column.as_str())
+            .collect();
+        let missed: Vec<&str> = synth::DRIFTED
+            .iter()
+            .copied()
+            .filter(|d| !found.contains(d))
+            .collect();
+        let false_pos: Vec<&str> = found
+            .iter()
+            .copied()
+            .filter(|f| !synth::DRIFTED.contains(f))
+            .collect();
+        all_ok &= missed.is_empty() && false_pos.is_empty();
+        println!(
+            "rows/side {rows:>9}: found {}/9 drifted, missed {:?}, false positives {:?} ({:.1}s incl. generation)",
+            9 - missed.len(),
+            missed,
+            false_pos,
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    if all_ok {
+        0
+    } else {
+        1
+    }
+}
+
+/// One NDJSON batch of `n` interaction events with ids `start..start+n`.
+fn make_batch(start: u64, n: u64, now: &str) -> Vec<u8> {
+    use std::fmt::Write;
+    let mut s = String::with_capacity((n as usize) * 700);
+    for i in start..start + n {
+        let x = i.wrapping_mul(2654435761) % 1000;
+        let _ = write!(
+            s,
+            r#"{{"event_id":"b-{i}","event_type":"interaction","occurred_at":"{now}","model":{{"id":"bench","version":"v1"}},"user_id":"u{}","features":{{"#,
+            i % 50_000
+        );
+        for f in 0..20 {
+            let _ = write!(
+                s,
+                r#""n{f}":{}.{},"#,
+                (x + f * 7) % 100,
+                (x * 13 + f) % 1000
+            );
+        }
+        for f in 0..5 {
+            let _ = write!(s, r#""c{f}":"v{}""#, (x + f) % (3 + f * 10));
+            s.push(if f < 4 { ',' } else { '}' });
+        }
+        let _ = writeln!(
+            s,
+            r#","prediction":{{"score":0.{},"label":"l{}","confidence":0.{}}}}}"#,
+            x,
+            x % 3,
+            x / 2
+        );
+    }
+    s.into_bytes()
+}
+
+struct Server {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+fn start_server() -> anyhow::Result<Server> {
+    let dir = tempfile::tempdir()?;
+    let exe = std::env::current_exe()?;
+    let mut child = std::process::Command::new(exe)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("FLYWHEEL_LOG", "warn,flywheel::app=info")
+        .env("FLYWHEEL_HMAC_KEY", "bench-key-0123456789abcdef")
+        .stderr(std::process::Stdio::piped())
+        .spawn()?;
+    let stderr = child
+        .stderr
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stderr from the server"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(a) = line
+                .split_whitespace()
+                .find_map(|w| w.strip_prefix("address="))
+            {
+                let _ = tx.send(a.to_owned());
+            }
+        }
+    });
+    let addr = rx.recv_timeout(Duration::from_secs(30))?;
+    Ok(Server {
+        child,
+        url: format!("http://{addr}"),
+        _dir: dir,
+    })
+}
+
+fn peak_rss_bytes(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
+    let server = match &a.url {
+        Some(_) => None,
+        None => Some(start_server()?),
+    };
+    let url = match (&a.url, &server) {
+        (Some(u), _) => u.clone(),
+        (None, Some(s)) => s.url.clone(),
+        (None, None) => unreachable!("one of them is set"),
+    };
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(a.concurrency)
+        .build()?;
+    let now = chrono::Utc::now().to_rfc3339();
+    let batches = a.events.div_ceil(a.batch);
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    eprintln!(
+        "sending {} events in batches of {} over {} connections to {url}",
+        a.events, a.batch, a.concurrency
+    );
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..a.concurrency {
+        let (client, next, url, now) = (client.clone(), next.clone(), url.clone(), now.clone());
+        let (batch, events) = (a.batch, a.events);
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut retries = 0u64;
+            loop {
+                let b = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if b >= batches {
+                    break;
+                }
+                let start = b * batch;
+                let n = batch.min(events - start);
+                let now = now.clone();
+                let body = tokio::task::spawn_blocking(move || make_batch(start, n, &now))
+                    .await
+                    .unwrap_or_default();
+                loop {
+                    let t = Instant::now();
+                    let r = client
+                        .post(format!("{url}/v1/events"))
+                        .header("content-type", "application/x-ndjson")
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    match r {
+                        Ok(resp) if resp.status().as_u16() == 503 => {
+                            retries += 1;
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        Ok(resp) if resp.status().is_success() => {
+                            lat.push(t.elapsed().as_secs_f64());
+                            break;
+                        }
+                        Ok(resp) => {
+                            return Err(anyhow::anyhow!("server answered {}", resp.status()));
+                        }
+                        Err(e) => return Err(anyhow::anyhow!("request failed: {e}")),
+                    }
+                }
+            }
+            Ok::<_, anyhow::Error>((lat, retries))
+        }));
+    }
+    let mut lat = Vec::new();
+    let mut retries = 0;
+    for t in tasks {
+        let (l, r) = t.await??;
+        lat.extend(l);
+        retries += r;
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    println!("events sent:        {}", a.events);
+    println!("wall time:          {secs:.2} s");
+    println!("sustained rate:     {:.0} events/s", a.events as f64 / secs);
+    println!(
+        "request latency:    p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} requests, {} retried after 503)",
+        pct(0.5) * 1e3,
+        pct(0.99) * 1e3,
+        lat.last().copied().unwrap_or(0.0) * 1e3,
+        lat.len(),
+        retries
+    );
+    if let Some(mut s) = server {
+        if let Some(rss) = peak_rss_bytes(s.child.id()) {
+            println!("server peak RSS:    {:.0} MB", rss as f64 / 1e6);
+        }
+        let r = client.get(format!("{}/v1/models", s.url)).send().await?;
+        let v: serde_json::Value = r.json().await?;
+        let n = v["models"][0]["events"]["interaction"]
+            .as_u64()
+            .unwrap_or(0);
+        println!("events stored:      {n}");
+        if let Some(rss) = peak_rss_bytes(s.child.id()) {
+            println!(
+                "server peak RSS after the final checkpoint: {:.0} MB",
+                rss as f64 / 1e6
+            );
+        }
+        let _ = s.child.kill();
+        let _ = s.child.wait();
+        if n != a.events {
+            anyhow::bail!("stored {n} events, sent {}", a.events);
+        }
+    }
+    Ok(())
+}
