@@ -126,8 +126,14 @@ fn write_csv(t: &Table, path: &std::path::Path) -> anyhow::Result<()> {
             .columns
             .iter()
             .map(|c| match c {
-                dataset::RawColumn::Numbers(v) => v[i].map(|x| x.to_string()).unwrap_or_default(),
-                dataset::RawColumn::Labels(v) => v[i].clone().unwrap_or_default(),
+                dataset::RawColumn::Numbers(v) => {
+                    if v[i].is_finite() {
+                        v[i].to_string()
+                    } else {
+                        String::new()
+                    }
+                }
+                dataset::RawColumn::Labels(v) => v.get(i).unwrap_or_default().to_owned(),
             })
             .collect();
         w.write_record(&row)?;

@@ -84,6 +84,49 @@ pub enum CompareError {
     Usage(String),
 }
 
+/// Distinct non-missing values of a column pair, counted up to `cap` (then it stops).
+fn distinct_upto(r: &RawColumn, c: &RawColumn, cap: usize) -> usize {
+    match (r, c) {
+        (RawColumn::Numbers(a), RawColumn::Numbers(b)) => {
+            let mut seen: Vec<u64> = Vec::with_capacity(cap + 1);
+            for x in a.iter().chain(b).filter(|x| !x.is_nan()) {
+                let bits = x.to_bits();
+                if !seen.contains(&bits) {
+                    seen.push(bits);
+                    if seen.len() > cap {
+                        break;
+                    }
+                }
+            }
+            seen.len()
+        }
+        _ => {
+            let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+            for col in [r, c] {
+                match col {
+                    RawColumn::Labels(l) => {
+                        let counts = l.counts();
+                        for (k, n) in l.dict.iter().zip(counts) {
+                            if n > 0 {
+                                seen.insert(k.clone());
+                            }
+                        }
+                    }
+                    RawColumn::Numbers(v) => {
+                        for x in v.iter().filter(|x| !x.is_nan()) {
+                            seen.insert(x.to_string());
+                            if seen.len() > cap {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+            seen.len()
+        }
+    }
+}
+
 fn kind_of(
     name: &str,
     r: &RawColumn,
@@ -94,26 +137,9 @@ fn kind_of(
         return Ok(Kind::Categorical);
     }
     let forced_numeric = args.numeric.iter().any(|x| x == name);
-    let distinct = |cols: [&RawColumn; 2]| -> usize {
-        let mut seen = std::collections::BTreeSet::new();
-        for col in cols {
-            match col {
-                RawColumn::Numbers(v) => v.iter().flatten().for_each(|x| {
-                    seen.insert(x.to_bits().to_string());
-                }),
-                RawColumn::Labels(v) => v.iter().flatten().for_each(|x| {
-                    seen.insert(x.clone());
-                }),
-            }
-            if seen.len() > 2 {
-                break;
-            }
-        }
-        seen.len()
-    };
     match (r, c) {
         (RawColumn::Numbers(_), RawColumn::Numbers(_)) => {
-            if !forced_numeric && distinct([r, c]) == 2 {
+            if !forced_numeric && distinct_upto(r, c, 2) == 2 {
                 Ok(Kind::Binary)
             } else {
                 Ok(Kind::Numeric)
@@ -122,7 +148,7 @@ fn kind_of(
         _ if forced_numeric => Err(CompareError::Usage(format!(
             "column {name:?} is not numeric in both files (--numeric)"
         ))),
-        _ => Ok(if distinct([r, c]) == 2 {
+        _ => Ok(if distinct_upto(r, c, 2) == 2 {
             Kind::Binary
         } else {
             Kind::Categorical
@@ -130,28 +156,62 @@ fn kind_of(
     }
 }
 
-fn labels(col: &RawColumn) -> Vec<String> {
-    match col {
-        RawColumn::Labels(v) => v.iter().flatten().cloned().collect(),
-        RawColumn::Numbers(v) => v.iter().flatten().map(|x| x.to_string()).collect(),
+/// Category counts of a column pair over the union of their values.
+fn category_counts(r: RawColumn, c: RawColumn) -> CategoryCounts {
+    let tally = |col: RawColumn| -> rustc_hash::FxHashMap<String, u64> {
+        let mut m = rustc_hash::FxHashMap::default();
+        match col {
+            RawColumn::Labels(l) => {
+                let counts = l.counts();
+                for (k, n) in l.dict.into_iter().zip(counts) {
+                    if n > 0 {
+                        *m.entry(k).or_default() += n;
+                    }
+                }
+            }
+            RawColumn::Numbers(v) => {
+                for x in v.into_iter().filter(|x| !x.is_nan()) {
+                    *m.entry(x.to_string()).or_default() += 1;
+                }
+            }
+        }
+        m
+    };
+    let (mr, mc) = (tally(r), tally(c));
+    let mut keys: Vec<String> = mr.keys().chain(mc.keys()).cloned().collect();
+    keys.sort();
+    keys.dedup();
+    let reference = keys
+        .iter()
+        .map(|k| mr.get(k).copied().unwrap_or(0))
+        .collect();
+    let current = keys
+        .iter()
+        .map(|k| mc.get(k).copied().unwrap_or(0))
+        .collect();
+    CategoryCounts {
+        keys,
+        reference,
+        current,
     }
 }
 
-fn numbers(col: &RawColumn) -> Sample {
+fn numbers(col: RawColumn) -> Sample {
     match col {
-        RawColumn::Numbers(v) => Sample::from_options(v.iter().copied()),
-        RawColumn::Labels(v) => Sample::new(v.iter().map(|s| {
-            s.as_deref()
+        RawColumn::Numbers(v) => Sample::new(v),
+        RawColumn::Labels(l) => Sample::new((0..l.codes.len()).map(|i| {
+            l.get(i)
                 .and_then(|x| x.trim().parse::<f64>().ok())
                 .unwrap_or(f64::NAN)
         })),
     }
 }
 
-/// Build the column inputs (sorting numeric samples in parallel).
+/// Build the column inputs (sorting numeric samples in parallel). Consumes the tables so that
+/// no column is held twice.
 pub fn inputs(
-    reference: &Table,
-    current: &Table,
+    mut reference: Table,
+    mut current: Table,
     args: &CompareArgs,
 ) -> Result<Vec<ColumnInput>, CompareError> {
     let wanted: Vec<String> = if args.columns.is_empty() {
@@ -170,7 +230,7 @@ pub fn inputs(
         .chain(&args.categorical)
         .chain(&args.numeric)
     {
-        let missing: Vec<&str> = [("reference", reference), ("current", current)]
+        let missing: Vec<&str> = [("reference", &reference), ("current", &current)]
             .iter()
             .filter(|(_, t)| t.column(n).is_none())
             .map(|(w, _)| *w)
@@ -188,31 +248,22 @@ pub fn inputs(
             "the two files have no column in common".into(),
         ));
     }
-    let typed: Vec<(String, Kind, &RawColumn, &RawColumn)> = wanted
-        .into_iter()
-        .map(|n| {
-            let (r, c) = match (reference.column(&n), current.column(&n)) {
-                (Some(r), Some(c)) => (r, c),
-                _ => unreachable!("checked above"),
-            };
-            let k = kind_of(&n, r, c, args)?;
-            Ok((n, k, r, c))
-        })
-        .collect::<Result<_, CompareError>>()?;
+    let mut typed: Vec<(String, Kind, RawColumn, RawColumn)> = Vec::with_capacity(wanted.len());
+    for n in wanted {
+        let (Some(r), Some(c)) = (reference.take(&n), current.take(&n)) else {
+            return Err(CompareError::Usage(format!("column {n:?} is listed twice")));
+        };
+        let k = kind_of(&n, &r, &c, args)?;
+        typed.push((n, k, r, c));
+    }
     Ok(typed
         .into_par_iter()
         .map(|(name, kind, r, c)| {
             let values = if kind == Kind::Numeric {
-                ColumnValues::Numeric {
-                    reference: numbers(r),
-                    current: numbers(c),
-                }
+                let (reference, current) = rayon::join(|| numbers(r), || numbers(c));
+                ColumnValues::Numeric { reference, current }
             } else {
-                let (lr, lc) = (labels(r), labels(c));
-                ColumnValues::Categorical(CategoryCounts::from_values(
-                    lr.iter().map(String::as_str),
-                    lc.iter().map(String::as_str),
-                ))
+                ColumnValues::Categorical(category_counts(r, c))
             };
             ColumnInput { name, kind, values }
         })
@@ -329,7 +380,7 @@ pub fn run(args: CompareArgs) -> i32 {
             || dataset::read(&args.current),
         );
         let (r, c) = (r?, c?);
-        let inputs = inputs(&r, &c, &args)?;
+        let inputs = inputs(r, c, &args)?;
         Ok(drift::compare(&inputs, &opts))
     })();
     match result {

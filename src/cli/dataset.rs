@@ -15,16 +15,61 @@ use std::path::Path;
 /// One column as read.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RawColumn {
-    Numbers(Vec<Option<f64>>),
-    /// Text or booleans (`"true"`/`"false"`).
-    Labels(Vec<Option<String>>),
+    /// Numbers; NaN is a missing value (8 bytes a cell).
+    Numbers(Vec<f64>),
+    /// Text or booleans (`"true"`/`"false"`), dictionary-encoded (4 bytes a cell).
+    Labels(Labels),
+}
+
+/// A dictionary-encoded text column: `codes[i]` indexes `dict`, [`Labels::MISSING`] is missing.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Labels {
+    pub dict: Vec<String>,
+    pub codes: Vec<u32>,
+    index: std::collections::HashMap<String, u32>,
+}
+
+impl Labels {
+    pub const MISSING: u32 = u32::MAX;
+
+    pub fn push(&mut self, v: Option<&str>) {
+        let code = match v {
+            None => Self::MISSING,
+            Some(s) => match self.index.get(s) {
+                Some(&c) => c,
+                None => {
+                    let c = self.dict.len() as u32;
+                    self.dict.push(s.to_owned());
+                    self.index.insert(s.to_owned(), c);
+                    c
+                }
+            },
+        };
+        self.codes.push(code);
+    }
+
+    pub fn get(&self, i: usize) -> Option<&str> {
+        let c = self.codes[i];
+        (c != Self::MISSING).then(|| self.dict[c as usize].as_str())
+    }
+
+    /// Count per dictionary entry (missing excluded).
+    pub fn counts(&self) -> Vec<u64> {
+        let mut out = vec![0u64; self.dict.len()];
+        for &c in &self.codes {
+            if c != Self::MISSING {
+                out[c as usize] += 1;
+            }
+        }
+        out
+    }
 }
 
 impl RawColumn {
     pub fn len(&self) -> usize {
         match self {
             RawColumn::Numbers(v) => v.len(),
-            RawColumn::Labels(v) => v.len(),
+            RawColumn::Labels(v) => v.codes.len(),
         }
     }
     pub fn is_empty(&self) -> bool {
@@ -45,6 +90,17 @@ impl Table {
             .position(|n| n == name)
             .map(|i| &self.columns[i])
     }
+    /// Move a column out (its slot is left empty).
+    pub fn take(&mut self, name: &str) -> Option<RawColumn> {
+        let i = self.names.iter().position(|n| n == name)?;
+        let empty = match &self.columns[i] {
+            RawColumn::Numbers(_) => RawColumn::Numbers(Vec::new()),
+            RawColumn::Labels(_) => RawColumn::Labels(Labels::default()),
+        };
+        self.names[i] = String::new();
+        Some(std::mem::replace(&mut self.columns[i], empty))
+    }
+
     pub fn rows(&self) -> usize {
         self.columns.first().map_or(0, RawColumn::len)
     }
@@ -104,11 +160,19 @@ fn type_cells(cells: Vec<Option<String>>) -> RawColumn {
         RawColumn::Numbers(
             cells
                 .iter()
-                .map(|c| c.as_deref().and_then(|s| parse_number(s).flatten()))
+                .map(|c| {
+                    c.as_deref()
+                        .and_then(|s| parse_number(s).flatten())
+                        .unwrap_or(f64::NAN)
+                })
                 .collect(),
         )
     } else {
-        RawColumn::Labels(cells)
+        let mut l = Labels::default();
+        for c in &cells {
+            l.push(c.as_deref());
+        }
+        RawColumn::Labels(l)
     }
 }
 
@@ -192,24 +256,24 @@ fn read_ndjson(path: &Path) -> Result<Table, DatasetError> {
         if all_numeric {
             columns.push(RawColumn::Numbers(
                 c.iter()
-                    .map(|v| v.as_ref().and_then(|x| x.as_f64()))
+                    .map(|v| v.as_ref().and_then(|x| x.as_f64()).unwrap_or(f64::NAN))
                     .collect(),
             ));
         } else {
-            let mut out = Vec::with_capacity(c.len());
+            let mut out = Labels::default();
             for v in c {
-                out.push(match v {
-                    None | Some(serde_json::Value::Null) => None,
-                    Some(serde_json::Value::String(s)) => Some(s),
-                    Some(serde_json::Value::Bool(b)) => Some(b.to_string()),
-                    Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                match v {
+                    None | Some(serde_json::Value::Null) => out.push(None),
+                    Some(serde_json::Value::String(s)) => out.push(Some(&s)),
+                    Some(serde_json::Value::Bool(b)) => out.push(Some(&b.to_string())),
+                    Some(serde_json::Value::Number(n)) => out.push(Some(&n.to_string())),
                     Some(other) => {
                         return Err(invalid(
                             path,
                             format!("column {name:?}: nested value {other} is not supported"),
                         ))
                     }
-                });
+                }
             }
             columns.push(RawColumn::Labels(out));
         }
@@ -217,19 +281,19 @@ fn read_ndjson(path: &Path) -> Result<Table, DatasetError> {
     Ok(Table { names, columns })
 }
 
-fn numbers_from(a: &ArrayRef) -> Option<Vec<Option<f64>>> {
+fn numbers_from(a: &ArrayRef, out: &mut Vec<f64>) -> Option<()> {
     macro_rules! prim {
-        ($t:ty) => {
-            Some(
+        ($t:ty) => {{
+            out.extend(
                 a.as_primitive::<$t>()
                     .iter()
-                    .map(|v| v.map(|x| x as f64))
-                    .collect(),
-            )
-        };
+                    .map(|v| v.map(|x| x as f64).unwrap_or(f64::NAN)),
+            );
+            Some(())
+        }};
     }
     match a.data_type() {
-        DataType::Float64 => Some(a.as_primitive::<Float64Type>().iter().collect()),
+        DataType::Float64 => prim!(Float64Type),
         DataType::Float32 => prim!(Float32Type),
         DataType::Int8 => prim!(Int8Type),
         DataType::Int16 => prim!(Int16Type),
@@ -243,32 +307,21 @@ fn numbers_from(a: &ArrayRef) -> Option<Vec<Option<f64>>> {
     }
 }
 
-fn labels_from(a: &ArrayRef) -> Option<Vec<Option<String>>> {
+fn labels_from(a: &ArrayRef, out: &mut Labels) -> Option<()> {
     match a.data_type() {
-        DataType::Utf8 => Some(
-            a.as_string::<i32>()
-                .iter()
-                .map(|v| v.map(str::to_owned))
-                .collect(),
-        ),
-        DataType::LargeUtf8 => Some(
-            a.as_string::<i64>()
-                .iter()
-                .map(|v| v.map(str::to_owned))
-                .collect(),
-        ),
-        DataType::Boolean => Some(
-            a.as_boolean()
-                .iter()
-                .map(|v| v.map(|b| b.to_string()))
-                .collect(),
-        ),
+        DataType::Utf8 => a.as_string::<i32>().iter().for_each(|v| out.push(v)),
+        DataType::LargeUtf8 => a.as_string::<i64>().iter().for_each(|v| out.push(v)),
+        DataType::Boolean => a
+            .as_boolean()
+            .iter()
+            .for_each(|v| out.push(v.map(|b| if b { "true" } else { "false" }))),
         DataType::Dictionary(_, _) => {
             let cast = arrow_cast_to_utf8(a)?;
-            labels_from(&cast)
+            return labels_from(&cast, out);
         }
-        _ => None,
+        _ => return None,
     }
+    Some(())
 }
 
 fn arrow_cast_to_utf8(a: &ArrayRef) -> Option<ArrayRef> {
@@ -294,7 +347,7 @@ fn read_parquet(path: &Path) -> Result<Table, DatasetError> {
         .iter()
         .map(|f| match f.data_type() {
             DataType::Utf8 | DataType::LargeUtf8 | DataType::Boolean | DataType::Dictionary(..) => {
-                RawColumn::Labels(Vec::new())
+                RawColumn::Labels(Labels::default())
             }
             _ => RawColumn::Numbers(Vec::new()),
         })
@@ -302,38 +355,20 @@ fn read_parquet(path: &Path) -> Result<Table, DatasetError> {
     for batch in reader {
         let batch = batch.map_err(|e| invalid(path, e.to_string()))?;
         for (j, col) in batch.columns().iter().enumerate() {
-            match &mut columns[j] {
-                RawColumn::Numbers(v) => v.extend(numbers_from(col).ok_or_else(|| {
-                    invalid(
-                        path,
-                        format!(
-                            "column {:?}: type {} is not supported",
-                            names[j],
-                            col.data_type()
-                        ),
-                    )
-                })?),
-                RawColumn::Labels(v) => v.extend(labels_from(col).ok_or_else(|| {
-                    invalid(
-                        path,
-                        format!(
-                            "column {:?}: type {} is not supported",
-                            names[j],
-                            col.data_type()
-                        ),
-                    )
-                })?),
-            }
-        }
-    }
-    // Non-finite numbers are missing.
-    for c in columns.iter_mut() {
-        if let RawColumn::Numbers(v) = c {
-            for x in v.iter_mut() {
-                if x.is_some_and(|f| !f.is_finite()) {
-                    *x = None;
-                }
-            }
+            let ok = match &mut columns[j] {
+                RawColumn::Numbers(v) => numbers_from(col, v),
+                RawColumn::Labels(v) => labels_from(col, v),
+            };
+            ok.ok_or_else(|| {
+                invalid(
+                    path,
+                    format!(
+                        "column {:?}: type {} is not supported",
+                        names[j],
+                        col.data_type()
+                    ),
+                )
+            })?;
         }
     }
     Ok(Table { names, columns })
@@ -359,8 +394,14 @@ pub fn write_parquet(table: &Table, path: &Path) -> Result<(), DatasetError> {
         .iter()
         .map(|c| -> ArrayRef {
             match c {
-                RawColumn::Numbers(v) => Arc::new(Float64Array::from(v.clone())),
-                RawColumn::Labels(v) => Arc::new(StringArray::from(v.clone())),
+                RawColumn::Numbers(v) => Arc::new(Float64Array::from(
+                    v.iter()
+                        .map(|x| x.is_finite().then_some(*x))
+                        .collect::<Vec<_>>(),
+                )),
+                RawColumn::Labels(v) => Arc::new(StringArray::from(
+                    (0..v.codes.len()).map(|i| v.get(i)).collect::<Vec<_>>(),
+                )),
             }
         })
         .collect();
@@ -385,9 +426,13 @@ impl From<crate::synth::SynthTable> for Table {
                 .columns
                 .into_iter()
                 .map(|c| match c {
-                    crate::synth::SynthColumn::Numeric(v) => RawColumn::Numbers(v),
+                    crate::synth::SynthColumn::Numeric(v) => {
+                        RawColumn::Numbers(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
+                    }
                     crate::synth::SynthColumn::Categorical(v) => {
-                        RawColumn::Labels(v.into_iter().map(Some).collect())
+                        let mut l = Labels::default();
+                        v.iter().for_each(|s| l.push(Some(s)));
+                        RawColumn::Labels(l)
                     }
                 })
                 .collect(),

@@ -564,6 +564,34 @@ fn decide_column(input: &ColumnInput, opts: &Options) -> (ColumnReport, Option<f
         ));
         return (rep, None);
     }
+    // The default decision: effect and significance first; the selected method's statistic is
+    // one of them except for the z-test.
+    if opts.method == Method::Auto && opts.compat == Compat::Flywheel {
+        match effect_and_significance(input) {
+            Ok((effect, eth, p)) => {
+                let stat = match method {
+                    Method::Ks | Method::Chisquare => Ok((p, Some(p))),
+                    Method::WassersteinNormed | Method::Jensenshannon => Ok((effect, None)),
+                    m => compute(m, input, opts.binning, opts.compat),
+                };
+                match stat {
+                    Ok((s, pv)) => {
+                        rep.statistic = Some(s);
+                        rep.p_value = pv;
+                    }
+                    Err(e) => rep.note = Some(e.to_string()),
+                }
+                rep.effect = Some(effect);
+                rep.effect_threshold = Some(opts.threshold.unwrap_or(eth));
+                rep.decision = Decision::NoDrift;
+                return (rep, Some(p));
+            }
+            Err(e) => {
+                rep.note = Some(e.to_string());
+                return (rep, None);
+            }
+        }
+    }
     match compute(method, input, opts.binning, opts.compat) {
         Ok((stat, p)) => {
             rep.statistic = Some(stat);
@@ -587,21 +615,6 @@ fn decide_column(input: &ColumnInput, opts: &Options) -> (ColumnReport, Option<f
         }
         Err(e) => {
             rep.note = Some(e.to_string());
-            return (rep, None);
-        }
-    }
-    if opts.method == Method::Auto && opts.compat == Compat::Flywheel {
-        match effect_and_significance(input) {
-            Ok((effect, eth, p)) => {
-                rep.effect = Some(effect);
-                rep.effect_threshold = Some(opts.threshold.unwrap_or(eth));
-                return (rep, Some(p));
-            }
-            Err(e) => {
-                rep.note = Some(e.to_string());
-                rep.decision = Decision::NoDrift;
-                rep.drifted = false;
-            }
         }
     }
     (rep, None)

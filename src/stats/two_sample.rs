@@ -84,37 +84,39 @@ fn ks_2samp_with(a: &Sample, b: &Sample, exact: bool) -> StatResult<KsResult> {
     })
 }
 
-/// ∫ |F_a − F_b|^p dx over the pooled sample (scipy's `_cdf_distance` for p = 1, 2).
+/// ∫ |F_a − F_b|^p dx over the pooled sample (scipy's `_cdf_distance` for p = 1, 2), in one
+/// merge pass without allocating.
 fn cdf_distance(a: &Sample, b: &Sample, p: u32) -> f64 {
     let (va, vb) = (a.values(), b.values());
-    let mut all: Vec<f64> = Vec::with_capacity(va.len() + vb.len());
-    let (mut i, mut j) = (0, 0);
-    while i < va.len() || j < vb.len() {
-        if j >= vb.len() || (i < va.len() && va[i] <= vb[j]) {
-            all.push(va[i]);
-            i += 1;
-        } else {
-            all.push(vb[j]);
-            j += 1;
-        }
-    }
     let (na, nb) = (va.len() as f64, vb.len() as f64);
     let (mut ia, mut ib) = (0usize, 0usize);
-    let terms = all.windows(2).map(|w| {
-        let x = w[0];
+    let mut prev: Option<f64> = None;
+    let mut diff = 0.0f64;
+    let terms = std::iter::from_fn(|| {
+        // Next pooled value, in order.
+        let x = match (va.get(ia), vb.get(ib)) {
+            (Some(&x), Some(&y)) => x.min(y),
+            (Some(&x), None) => x,
+            (None, Some(&y)) => y,
+            (None, None) => return None,
+        };
+        let term = prev.map(|p0| {
+            let delta = x - p0;
+            if p == 1 {
+                diff * delta
+            } else {
+                diff * diff * delta
+            }
+        });
         while ia < va.len() && va[ia] <= x {
             ia += 1;
         }
         while ib < vb.len() && vb[ib] <= x {
             ib += 1;
         }
-        let diff = (ia as f64 / na - ib as f64 / nb).abs();
-        let delta = w[1] - w[0];
-        if p == 1 {
-            diff * delta
-        } else {
-            diff * diff * delta
-        }
+        diff = (ia as f64 / na - ib as f64 / nb).abs();
+        prev = Some(x);
+        Some(term.unwrap_or(0.0))
     });
     fsum(terms)
 }
