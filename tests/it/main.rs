@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod compare_cli;
 mod durability;
 mod ingest_api;
 mod ops;

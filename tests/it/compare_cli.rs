@@ -1,0 +1,290 @@
+//! `flywheel compare` as a pipeline runs it: real files, the real binary, exit codes.
+
+use std::path::Path;
+use std::process::Command;
+
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_flywheel"))
+        .arg("compare")
+        .args(args)
+        .output()
+        .expect("run flywheel compare");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn write_csv(path: &Path, shift: f64, rows: usize) {
+    let mut s = String::from("age,country,premium,score\n");
+    for i in 0..rows {
+        let age = 20.0 + (i % 50) as f64 + shift;
+        let country = ["DE", "FR", "US", "JP"][if shift > 0.0 { i % 2 } else { i % 4 }];
+        let premium = if i % 3 == 0 { "true" } else { "false" };
+        // An empty cell is a missing value.
+        let score = if i % 10 == 0 {
+            String::new()
+        } else {
+            format!("{}", (i % 7) as f64 / 7.0)
+        };
+        s.push_str(&format!("{age},{country},{premium},{score}\n"));
+    }
+    std::fs::write(path, s).expect("write csv");
+}
+
+#[test]
+fn csv_json_output_and_fail_on_drift() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (r, c) = (dir.path().join("ref.csv"), dir.path().join("cur.csv"));
+    write_csv(&r, 0.0, 2000);
+    write_csv(&c, 15.0, 2000);
+    let (code, out, err) = run(&[
+        "--reference",
+        r.to_str().expect("p"),
+        "--current",
+        c.to_str().expect("p"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json output");
+    let cols = v["columns"].as_array().expect("columns");
+    let col = |n: &str| cols.iter().find(|c| c["column"] == n).expect(n).clone();
+    assert_eq!(col("age")["kind"], "numeric");
+    assert_eq!(col("age")["drifted"], true);
+    assert_eq!(col("country")["kind"], "categorical");
+    assert_eq!(col("country")["drifted"], true);
+    assert_eq!(col("premium")["kind"], "binary");
+    assert_eq!(col("premium")["drifted"], false);
+    assert_eq!(col("score")["n_reference"], 1800, "empty cells are missing");
+    assert_eq!(col("score")["drifted"], false);
+    for c in cols {
+        for k in [
+            "column",
+            "kind",
+            "method",
+            "statistic",
+            "p_value",
+            "threshold",
+            "drifted",
+            "n_reference",
+            "n_current",
+        ] {
+            assert!(c.get(k).is_some(), "{k} missing in {c}");
+        }
+    }
+    assert_eq!(v["drifted_columns"], 2);
+    assert_eq!(v["share_drifted"], 0.5);
+    assert_eq!(v["dataset_drift"], true);
+    let (code, out, _) = run(&[
+        "--reference",
+        r.to_str().expect("p"),
+        "--current",
+        c.to_str().expect("p"),
+        "--fail-on-drift",
+    ]);
+    assert_eq!(code, Some(1), "dataset drifted → exit 1");
+    assert!(
+        out.contains("DRIFT") && out.contains("dataset drift: YES"),
+        "{out}"
+    );
+    // The same file against itself: no drift, exit 0 even with --fail-on-drift.
+    let (code, out, _) = run(&[
+        "--reference",
+        r.to_str().expect("p"),
+        "--current",
+        r.to_str().expect("p"),
+        "--fail-on-drift",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+#[test]
+fn methods_columns_overrides_and_compat() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (r, c) = (dir.path().join("ref.csv"), dir.path().join("cur.csv"));
+    write_csv(&r, 0.0, 500);
+    write_csv(&c, 3.0, 500);
+    let (rs, cs) = (r.to_str().expect("p"), c.to_str().expect("p"));
+    for m in [
+        "ks",
+        "wasserstein",
+        "wasserstein_normed",
+        "jensenshannon",
+        "psi",
+        "kl",
+        "hellinger",
+        "anderson",
+        "cramervonmises",
+        "energy",
+    ] {
+        let (code, out, err) = run(&[
+            "--reference",
+            rs,
+            "--current",
+            cs,
+            "--method",
+            m,
+            "--columns",
+            "age",
+            "--format",
+            "json",
+        ]);
+        assert_eq!(code, Some(0), "{m}: {err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        assert_eq!(v["columns"].as_array().map(Vec::len), Some(1), "{m}");
+        assert_eq!(v["columns"][0]["method"], m);
+        assert!(v["columns"][0]["statistic"].is_number(), "{m}: {out}");
+    }
+    // --categorical turns a numeric column into categories.
+    let (_, out, _) = run(&[
+        "--reference",
+        rs,
+        "--current",
+        cs,
+        "--columns",
+        "age",
+        "--categorical",
+        "age",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["columns"][0]["kind"], "categorical");
+    // Evidently compat picks KS for a 500-row numeric reference.
+    let (_, out, _) = run(&[
+        "--reference",
+        rs,
+        "--current",
+        cs,
+        "--columns",
+        "age",
+        "--compat",
+        "evidently",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["columns"][0]["method"], "ks");
+    // --binning sturges and --bins change PSI.
+    let psi = |extra: &[&str]| -> f64 {
+        let mut a = vec![
+            "--reference",
+            rs,
+            "--current",
+            cs,
+            "--columns",
+            "age",
+            "--method",
+            "psi",
+            "--format",
+            "json",
+        ];
+        a.extend_from_slice(extra);
+        let (_, out, _) = run(&a);
+        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        v["columns"][0]["statistic"].as_f64().expect("psi")
+    };
+    let (q10, q5, st) = (
+        psi(&[]),
+        psi(&["--bins", "5"]),
+        psi(&["--binning", "sturges"]),
+    );
+    assert!(q10 != q5 && q10 != st, "{q10} {q5} {st}");
+}
+
+#[test]
+fn ndjson_and_parquet_inputs_agree_with_csv() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let table: flywheel::cli::dataset::Table = flywheel::synth::generate(3000, 5, false).into();
+    let cur: flywheel::cli::dataset::Table = flywheel::synth::generate(3000, 6, true).into();
+    let (rp, cp) = (dir.path().join("r.parquet"), dir.path().join("c.parquet"));
+    flywheel::cli::dataset::write_parquet(&table, &rp).expect("write");
+    flywheel::cli::dataset::write_parquet(&cur, &cp).expect("write");
+    // The same data as NDJSON.
+    let to_ndjson = |t: &flywheel::cli::dataset::Table, p: &Path| {
+        let mut s = String::new();
+        for i in 0..t.rows() {
+            let mut o = serde_json::Map::new();
+            for (n, c) in t.names.iter().zip(&t.columns) {
+                let v = match c {
+                    flywheel::cli::dataset::RawColumn::Numbers(v) if v[i].is_finite() => {
+                        serde_json::json!(v[i])
+                    }
+                    flywheel::cli::dataset::RawColumn::Numbers(_) => serde_json::Value::Null,
+                    flywheel::cli::dataset::RawColumn::Labels(l) => serde_json::json!(l.get(i)),
+                };
+                o.insert(n.clone(), v);
+            }
+            s.push_str(&serde_json::Value::Object(o).to_string());
+            s.push('\n');
+        }
+        std::fs::write(p, s).expect("write");
+    };
+    let (rn, cn) = (dir.path().join("r.ndjson"), dir.path().join("c.ndjson"));
+    to_ndjson(&table, &rn);
+    to_ndjson(&cur, &cn);
+    let (code_p, out_p, err) = run(&[
+        "--reference",
+        rp.to_str().expect("p"),
+        "--current",
+        cp.to_str().expect("p"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code_p, Some(0), "{err}");
+    let (code_n, out_n, err) = run(&[
+        "--reference",
+        rn.to_str().expect("p"),
+        "--current",
+        cn.to_str().expect("p"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code_n, Some(0), "{err}");
+    assert_eq!(out_p, out_n, "parquet and ndjson give the same report");
+    let v: serde_json::Value = serde_json::from_str(&out_p).expect("json");
+    assert_eq!(v["columns"].as_array().map(Vec::len), Some(25));
+}
+
+#[test]
+fn errors_exit_2_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = dir.path().join("ref.csv");
+    write_csv(&r, 0.0, 50);
+    let rs = r.to_str().expect("p");
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--reference", "/nonexistent.csv", "--current", rs],
+            "/nonexistent.csv",
+        ),
+        (
+            vec!["--reference", rs, "--current", rs, "--method", "magic"],
+            "unknown method \"magic\"",
+        ),
+        (
+            vec!["--reference", rs, "--current", rs, "--columns", "nope"],
+            "unknown column \"nope\"",
+        ),
+        (
+            vec!["--reference", rs, "--current", "/tmp/x.xlsx"],
+            "unknown file type",
+        ),
+        (
+            vec!["--reference", rs, "--current", rs, "--bins", "0"],
+            "--bins must be at least 1",
+        ),
+    ];
+    for (args, want) in cases {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "a,b\n1,2\n3\n").expect("write");
+    let (code, _, err) = run(&["--reference", bad.to_str().expect("p"), "--current", rs]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("bad.csv"), "{err}");
+}
