@@ -35,6 +35,8 @@
 //! values), its binning (Sturges over the pooled sample), zero fill, natural-log JS,
 //! goodness-of-fit chi-square, and thresholds; no minimum sample size and no second gate.
 
+pub mod sketch;
+
 use crate::stats::binning::{self, BinningRule, Column};
 use crate::stats::categorical::{chi2_contingency, chisquare_goodness_of_fit, z_test_proportions};
 use crate::stats::inference::benjamini_hochberg;
