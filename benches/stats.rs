@@ -1,0 +1,54 @@
+//! Criterion benches of each statistic at n = 1e3 … 1e6 per side (inputs pre-sorted, as the
+//! service holds them; `Sample::new` sorting is measured apart).
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use flywheel::stats::binning::{self, BinningRule};
+use flywheel::stats::two_sample;
+use flywheel::stats::Sample;
+use rand::{rngs::StdRng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+
+fn samples(n: usize) -> (Sample, Sample) {
+    let mut rng = StdRng::seed_from_u64(7);
+    let d = Normal::new(0.0, 1.0).expect("normal");
+    let a: Vec<f64> = (0..n).map(|_| d.sample(&mut rng)).collect();
+    let b: Vec<f64> = (0..n).map(|_| d.sample(&mut rng) + 0.1).collect();
+    (Sample::new(a), Sample::new(b))
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("two_sample");
+    g.sample_size(10);
+    for &n in &[1_000usize, 10_000, 100_000, 1_000_000] {
+        let (a, b) = samples(n);
+        g.throughput(Throughput::Elements(2 * n as u64));
+        g.bench_with_input(BenchmarkId::new("ks_auto", n), &n, |bch, _| {
+            bch.iter(|| two_sample::ks_2samp(&a, &b))
+        });
+        g.bench_with_input(BenchmarkId::new("wasserstein_normed", n), &n, |bch, _| {
+            bch.iter(|| two_sample::wasserstein_normed(&a, &b))
+        });
+        g.bench_with_input(BenchmarkId::new("energy", n), &n, |bch, _| {
+            bch.iter(|| two_sample::energy_distance(&a, &b))
+        });
+        g.bench_with_input(BenchmarkId::new("psi_kl_js_quantile10", n), &n, |bch, _| {
+            bch.iter(|| binning::divergences(&binning::bin_numeric(&a, &b, BinningRule::default())))
+        });
+        g.bench_with_input(BenchmarkId::new("cramervonmises", n), &n, |bch, _| {
+            bch.iter(|| two_sample::cramervonmises_2samp(&a, &b))
+        });
+        if n <= 100_000 {
+            g.bench_with_input(BenchmarkId::new("anderson", n), &n, |bch, _| {
+                bch.iter(|| two_sample::anderson_ksamp(&a, &b))
+            });
+        }
+        let raw: Vec<f64> = a.values().iter().rev().copied().collect();
+        g.bench_with_input(BenchmarkId::new("sample_new_sort", n), &n, |bch, _| {
+            bch.iter(|| Sample::new(raw.clone()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
