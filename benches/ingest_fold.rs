@@ -15,7 +15,11 @@ fn body(n: usize, now: &str) -> String {
             i % 5000
         ));
         for f in 0..20 {
-            s.push_str(&format!(r#""n{f}":{}.{},"#, (x + f * 7) % 100, (x * 13 + f) % 1000));
+            s.push_str(&format!(
+                r#""n{f}":{}.{},"#,
+                (x + f * 7) % 100,
+                (x * 13 + f) % 1000
+            ));
         }
         for f in 0..5 {
             s.push_str(&format!(r#""c{f}":"v{}""#, (x + f) % (3 + f * 10)));
