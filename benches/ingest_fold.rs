@@ -1,6 +1,10 @@
 //! In-process ingest: validated interaction events (20 numeric + 5 categorical features) folded
 //! into summaries, and the full path of parsing + validating an NDJSON body.
 
+// The same allocator as the `flywheel` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flywheel::events::pseudonym::Pseudonymizer;
 use flywheel::events::{parse_batch, Event, EventLimits, Framing};

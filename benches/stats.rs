@@ -1,6 +1,10 @@
 //! Criterion benches of each statistic at n = 1e3 … 1e6 per side (inputs pre-sorted, as the
 //! service holds them; `Sample::new` sorting is measured apart).
 
+// The same allocator as the `flywheel` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use flywheel::stats::binning::{self, BinningRule};
 use flywheel::stats::two_sample;
@@ -47,6 +51,28 @@ fn bench(c: &mut Criterion) {
             bch.iter(|| Sample::new(raw.clone()))
         });
     }
+    g.finish();
+
+    // Category tests and distances, on counts over K categories (cost depends on K, not rows).
+    let mut g = c.benchmark_group("categorical");
+    g.sample_size(20);
+    for &k in &[3usize, 50, 1000] {
+        let r: Vec<u64> = (0..k as u64).map(|i| 1000 + i * 7 % 13).collect();
+        let cur: Vec<u64> = (0..k as u64).map(|i| 1000 + i * 11 % 17).collect();
+        g.bench_with_input(BenchmarkId::new("chi2_contingency", k), &k, |b, _| {
+            b.iter(|| flywheel::stats::categorical::chi2_contingency(&r, &cur, true))
+        });
+        let bn = binning::Binned::from_counts(r.clone(), cur.clone());
+        g.bench_with_input(BenchmarkId::new("psi_kl_js", k), &k, |b, _| {
+            b.iter(|| binning::divergences(&bn))
+        });
+        g.bench_with_input(BenchmarkId::new("hellinger", k), &k, |b, _| {
+            b.iter(|| binning::hellinger_shares(&bn.reference, &bn.current))
+        });
+    }
+    g.bench_function("ztest", |b| {
+        b.iter(|| flywheel::stats::categorical::z_test_proportions(420, 1000, 465, 1000))
+    });
     g.finish();
 }
 

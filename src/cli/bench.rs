@@ -207,38 +207,72 @@ fn detection(a: DetectionArgs) -> i32 {
     }
 }
 
-/// One NDJSON batch of `n` interaction events with ids `start..start+n`.
-fn make_batch(start: u64, n: u64, now: &str) -> Vec<u8> {
-    use std::fmt::Write;
-    let mut s = String::with_capacity((n as usize) * 700);
-    for i in start..start + n {
-        let x = i.wrapping_mul(2654435761) % 1000;
-        let _ = write!(
-            s,
-            r#"{{"event_id":"b-{i}","event_type":"interaction","occurred_at":"{now}","model":{{"id":"bench","version":"v1"}},"user_id":"u{}","features":{{"#,
-            i % 50_000
-        );
-        for f in 0..20 {
+/// A batch template: `n` interaction events whose ids are fixed-width placeholders, and the
+/// byte offsets of those placeholders. Each batch copies the template and writes its ids in
+/// place, so the generator costs little CPU next to the server it measures.
+struct Template {
+    body: Vec<u8>,
+    id_offsets: Vec<usize>,
+}
+
+const ID_WIDTH: usize = 12;
+
+impl Template {
+    fn new(n: u64, now: &str) -> Self {
+        use std::fmt::Write;
+        let mut s = String::with_capacity((n as usize) * 700);
+        let mut id_offsets = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let x = i.wrapping_mul(2654435761) % 1000;
+            s.push_str(r#"{"event_id":"b-"#);
+            id_offsets.push(s.len());
+            s.push_str(&"0".repeat(ID_WIDTH));
             let _ = write!(
                 s,
-                r#""n{f}":{}.{},"#,
-                (x + f * 7) % 100,
-                (x * 13 + f) % 1000
+                r#"","event_type":"interaction","occurred_at":"{now}","model":{{"id":"bench","version":"v1"}},"user_id":"u{}","features":{{"#,
+                i % 50_000
+            );
+            for f in 0..20 {
+                let _ = write!(
+                    s,
+                    r#""n{f}":{}.{},"#,
+                    (x + f * 7) % 100,
+                    (x * 13 + f) % 1000
+                );
+            }
+            for f in 0..5 {
+                let _ = write!(s, r#""c{f}":"v{}""#, (x + f) % (3 + f * 10));
+                s.push(if f < 4 { ',' } else { '}' });
+            }
+            let _ = writeln!(
+                s,
+                r#","prediction":{{"score":0.{},"label":"l{}","confidence":0.{}}}}}"#,
+                x,
+                x % 3,
+                x / 2
             );
         }
-        for f in 0..5 {
-            let _ = write!(s, r#""c{f}":"v{}""#, (x + f) % (3 + f * 10));
-            s.push(if f < 4 { ',' } else { '}' });
+        Self {
+            body: s.into_bytes(),
+            id_offsets,
         }
-        let _ = writeln!(
-            s,
-            r#","prediction":{{"score":0.{},"label":"l{}","confidence":0.{}}}}}"#,
-            x,
-            x % 3,
-            x / 2
-        );
     }
-    s.into_bytes()
+
+    /// The batch whose event ids are `start..start + n` (n ≤ the template's size).
+    fn batch(&self, start: u64, n: usize) -> Vec<u8> {
+        let end = if n < self.id_offsets.len() {
+            // cut after the n-th line
+            self.id_offsets[n] - r#"{"event_id":"b-"#.len()
+        } else {
+            self.body.len()
+        };
+        let mut out = self.body[..end].to_vec();
+        for (k, &off) in self.id_offsets.iter().take(n).enumerate() {
+            let id = format!("{:0w$}", start + k as u64, w = ID_WIDTH);
+            out[off..off + ID_WIDTH].copy_from_slice(id.as_bytes());
+        }
+        out
+    }
 }
 
 struct Server {
@@ -301,6 +335,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         .pool_max_idle_per_host(a.concurrency)
         .build()?;
     let now = chrono::Utc::now().to_rfc3339();
+    let template = std::sync::Arc::new(Template::new(a.batch, &now));
     let batches = a.events.div_ceil(a.batch);
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     eprintln!(
@@ -310,7 +345,8 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..a.concurrency {
-        let (client, next, url, now) = (client.clone(), next.clone(), url.clone(), now.clone());
+        let (client, next, url, template) =
+            (client.clone(), next.clone(), url.clone(), template.clone());
         let (batch, events) = (a.batch, a.events);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
@@ -322,10 +358,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
                 }
                 let start = b * batch;
                 let n = batch.min(events - start);
-                let now = now.clone();
-                let body = tokio::task::spawn_blocking(move || make_batch(start, n, &now))
-                    .await
-                    .unwrap_or_default();
+                let body = template.batch(start, n as usize);
                 loop {
                     let t = Instant::now();
                     let r = client

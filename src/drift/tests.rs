@@ -37,7 +37,7 @@ fn input_from(name: &str, kind: Kind, r: &Value, c: &Value) -> ColumnInput {
 /// `--compat evidently` reproduces Evidently's default method, value and decision per oracle case.
 #[test]
 fn evidently_default_matches_the_oracles() {
-    let dir = std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/oracles"));
+    let dir = crate::stats::tests::oracle_dir();
     let index: Value = serde_json::from_str(
         &std::fs::read_to_string(dir.join("index.json")).expect("oracles in shared/"),
     )

@@ -280,7 +280,9 @@ fn check_str(field: &str, s: &str, max: usize) -> Result<(), EventError> {
             format!("{field}: {} bytes, over the limit of {max}", s.len()),
         ));
     }
-    if s.chars().any(|c| c.is_control()) {
+    // Fast path: printable ASCII needs no per-char decoding.
+    let printable_ascii = s.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if !printable_ascii && s.chars().any(|c| c.is_control()) {
         return Err(err(
             RejectReason::InvalidValue,
             format!("{field}: contains control characters"),

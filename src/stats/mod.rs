@@ -150,4 +150,4 @@ pub(crate) fn fsum(xs: impl IntoIterator<Item = f64>) -> f64 {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -9,11 +9,16 @@ use super::*;
 use serde_json::Value;
 use std::path::PathBuf;
 
-fn oracle_dir() -> PathBuf {
-    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/oracles"));
+/// The scipy vectors: `$FLYWHEEL_ORACLES`, else `shared/oracles` beside the repository.
+pub(crate) fn oracle_dir() -> PathBuf {
+    let d = std::env::var_os("FLYWHEEL_ORACLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/oracles"))
+        });
     assert!(
         d.join("index.json").exists(),
-        "the scipy oracles are missing at {} (they ship in shared/ beside the repository)",
+        "the scipy oracles are missing at {} (they ship in shared/ beside the repository; or set FLYWHEEL_ORACLES)",
         d.display()
     );
     d
