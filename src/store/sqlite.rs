@@ -86,57 +86,75 @@ impl Store for SqliteStore {
         journal_upto: i64,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        for (g, m) in &delta.summaries {
-            for (name, s) in m {
-                let existing: Option<Vec<u8>> = sqlx::query_scalar(
-                    "SELECT data FROM summaries WHERE model = ? AND version = ? AND class = ? AND bucket = ? AND name = ?",
-                )
-                .bind(&g.model)
-                .bind(&g.version)
-                .bind(g.class.as_str())
-                .bind(g.bucket)
-                .bind(name)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let merged = match existing {
-                    Some(d) => {
-                        let mut old = decode_summary(&d)?;
-                        old.merge(s);
-                        encode_summary(&old)
+        for (model, versions) in &delta.models {
+            for (version, vd) in versions {
+                for ((class, bucket), m) in &vd.groups {
+                    for (name, sm) in m {
+                        let existing: Option<Vec<u8>> = sqlx::query_scalar(
+                            "SELECT data FROM summaries WHERE model = ? AND version = ? AND class = ? AND bucket = ? AND name = ?",
+                        )
+                        .bind(model)
+                        .bind(version)
+                        .bind(class.as_str())
+                        .bind(bucket)
+                        .bind(name)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        let merged = match existing {
+                            Some(d) => {
+                                let mut old = decode_summary(&d)?;
+                                old.merge(sm);
+                                encode_summary(&old)
+                            }
+                            None => encode_summary(sm),
+                        };
+                        sqlx::query(
+                            "INSERT OR REPLACE INTO summaries (model, version, class, name, bucket, data) VALUES (?, ?, ?, ?, ?, ?)",
+                        )
+                        .bind(model)
+                        .bind(version)
+                        .bind(class.as_str())
+                        .bind(name)
+                        .bind(bucket)
+                        .bind(merged)
+                        .execute(&mut *tx)
+                        .await?;
                     }
-                    None => encode_summary(s),
-                };
-                sqlx::query(
-                    "INSERT OR REPLACE INTO summaries (model, version, class, name, bucket, data) VALUES (?, ?, ?, ?, ?, ?)",
-                )
-                .bind(&g.model)
-                .bind(&g.version)
-                .bind(g.class.as_str())
-                .bind(name)
-                .bind(g.bucket)
-                .bind(merged)
-                .execute(&mut *tx)
-                .await?;
+                }
+                for ((event_type, bucket), c) in &vd.counts {
+                    sqlx::query(
+                        "INSERT INTO event_counts (model, version, event_type, bucket, n, first_us, last_us)
+                         VALUES (?, ?, ?, ?, ?, ?, ?)
+                         ON CONFLICT (model, version, event_type, bucket) DO UPDATE SET
+                           n = n + excluded.n,
+                           first_us = min(first_us, excluded.first_us),
+                           last_us = max(last_us, excluded.last_us)",
+                    )
+                    .bind(model)
+                    .bind(version)
+                    .bind(event_type.as_str())
+                    .bind(bucket)
+                    .bind(c.n as i64)
+                    .bind(c.first_us)
+                    .bind(c.last_us)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for ((stage, reason, bucket), n) in &vd.funnel {
+                    sqlx::query(
+                        "INSERT INTO funnel_counts (model, version, stage, reason, bucket, n) VALUES (?, ?, ?, ?, ?, ?)
+                         ON CONFLICT (model, version, stage, reason, bucket) DO UPDATE SET n = n + excluded.n",
+                    )
+                    .bind(model)
+                    .bind(version)
+                    .bind(stage.as_str())
+                    .bind(reason)
+                    .bind(bucket)
+                    .bind(*n as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                }
             }
-        }
-        for (k, c) in &delta.counts {
-            sqlx::query(
-                "INSERT INTO event_counts (model, version, event_type, bucket, n, first_us, last_us)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (model, version, event_type, bucket) DO UPDATE SET
-                   n = n + excluded.n,
-                   first_us = min(first_us, excluded.first_us),
-                   last_us = max(last_us, excluded.last_us)",
-            )
-            .bind(&k.model)
-            .bind(&k.version)
-            .bind(k.event_type.as_str())
-            .bind(k.bucket)
-            .bind(c.n as i64)
-            .bind(c.first_us)
-            .bind(c.last_us)
-            .execute(&mut *tx)
-            .await?;
         }
         for e in &delta.records {
             let body = serde_json::to_string(e).map_err(|err| StoreError::Corrupt {
@@ -155,29 +173,17 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         }
-        for (k, n) in &delta.funnel {
-            sqlx::query(
-                "INSERT INTO funnel_counts (model, version, stage, reason, bucket, n) VALUES (?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (model, version, stage, reason, bucket) DO UPDATE SET n = n + excluded.n",
-            )
-            .bind(&k.model)
-            .bind(&k.version)
-            .bind(k.stage.as_str())
-            .bind(&k.reason)
-            .bind(k.bucket)
-            .bind(*n as i64)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for (model, day, user) in &delta.activity {
-            sqlx::query(
-                "INSERT OR IGNORE INTO user_activity (model, day, user_key) VALUES (?, ?, ?)",
-            )
-            .bind(model)
-            .bind(day)
-            .bind(*user as i64)
-            .execute(&mut *tx)
-            .await?;
+        for (model, days) in &delta.activity {
+            for (day, user) in days {
+                sqlx::query(
+                    "INSERT OR IGNORE INTO user_activity (model, day, user_key) VALUES (?, ?, ?)",
+                )
+                .bind(model)
+                .bind(day)
+                .bind(*user as i64)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         if let Some(c) = dedup {
             sqlx::query("INSERT INTO dedup_chunks (created_at, ids) VALUES (?, ?)")

@@ -45,23 +45,6 @@ impl SeriesClass {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct GroupKey {
-    pub model: String,
-    pub version: String,
-    pub class: SeriesClass,
-    /// Start of the time bucket, seconds since the epoch.
-    pub bucket: i64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct CountKey {
-    pub model: String,
-    pub version: String,
-    pub event_type: EventType,
-    pub bucket: i64,
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CountRec {
     pub n: u64,
@@ -77,13 +60,16 @@ impl CountRec {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct FunnelKey {
-    pub model: String,
-    pub version: String,
-    pub stage: Stage,
-    pub reason: String,
-    pub bucket: i64,
+/// What one model version accumulated since the last checkpoint. Keys are small `Copy` tuples,
+/// so folding an event allocates nothing once its series exist.
+#[derive(Debug, Clone, Default)]
+pub struct VersionDelta {
+    /// (event type, bucket start) → count and first/last time.
+    pub counts: HashMap<(EventType, i64), CountRec>,
+    /// (class, bucket start) → name → summary.
+    pub groups: HashMap<(SeriesClass, i64), NameMap>,
+    /// (stage, reason, day start) → items.
+    pub funnel: HashMap<(Stage, String, i64), u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,13 +77,12 @@ pub struct Delta {
     pub bucket_secs: i64,
     pub sketch_k: u16,
     pub category_cap: usize,
-    pub summaries: HashMap<GroupKey, HashMap<String, FeatureSummary>>,
-    pub counts: HashMap<CountKey, CountRec>,
+    /// model → version → what accumulated.
+    pub models: HashMap<String, HashMap<String, VersionDelta>>,
     /// Evaluations and deploys, kept as small records (the validated events themselves).
     pub records: Vec<Event>,
-    pub funnel: HashMap<FunnelKey, u64>,
-    /// (model, UTC day number, user key): who was active when, for retention.
-    pub activity: HashSet<(String, i64, u64)>,
+    /// model → (UTC day number, user key): who was active when, for retention.
+    pub activity: HashMap<String, HashSet<(i64, u64)>>,
     /// Category values that went to "other" because of the cap, in this delta.
     pub overflowed: u64,
 }
@@ -108,65 +93,57 @@ impl Delta {
             bucket_secs,
             sketch_k,
             category_cap,
-            summaries: HashMap::default(),
-            counts: HashMap::default(),
+            models: HashMap::default(),
             records: Vec::new(),
-            funnel: HashMap::default(),
-            activity: HashSet::default(),
+            activity: HashMap::default(),
             overflowed: 0,
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.counts.is_empty()
+        self.models.is_empty() && self.records.is_empty()
     }
 
     /// Number of summaries held (the memory cost).
     pub fn series(&self) -> usize {
-        self.summaries.values().map(HashMap::len).sum()
+        self.models
+            .values()
+            .flat_map(|v| v.values())
+            .flat_map(|vd| vd.groups.values())
+            .map(NameMap::len)
+            .sum()
     }
 
     pub fn bucket_of(&self, secs: i64) -> i64 {
         secs - secs.rem_euclid(self.bucket_secs)
     }
 
-    fn group(&mut self, key: GroupKey) -> Group<'_> {
-        Group {
-            k: self.sketch_k,
-            cap: self.category_cap,
-            map: self.summaries.entry(key).or_default(),
-        }
+    fn version(&mut self, model: &str, version: &str) -> &mut VersionDelta {
+        let versions = get_or_insert(&mut self.models, model);
+        get_or_insert(versions, version)
     }
 
     /// Fold one validated event.
     pub fn fold(&mut self, e: &Event) {
         let secs = e.occurred_at_secs();
         let bucket = self.bucket_of(secs);
-        let ck = CountKey {
-            model: e.model.id.clone(),
-            version: e.model.version.clone(),
-            event_type: e.event_type(),
-            bucket,
-        };
+        let (k, cap) = (self.sketch_k, self.category_cap);
+        if let Some(u) = e.user_key {
+            get_or_insert(&mut self.activity, &e.model.id).insert((secs.div_euclid(86_400), u));
+        }
         let rec = CountRec {
             n: 1,
             first_us: e.occurred_at_us,
             last_us: e.occurred_at_us,
         };
-        self.counts
-            .entry(ck)
+        let mut overflowed = 0u64;
+        let vd = self.version(&e.model.id, &e.model.version);
+        vd.counts
+            .entry((e.event_type(), bucket))
             .and_modify(|c| c.merge(&rec))
             .or_insert(rec);
-        if let Some(u) = e.user_key {
-            self.activity
-                .insert((e.model.id.clone(), secs.div_euclid(86_400), u));
-        }
-        let group = |class| GroupKey {
-            model: e.model.id.clone(),
-            version: e.model.version.clone(),
-            class,
-            bucket,
-        };
+        let groups = &mut vd.groups;
+        let funnel = &mut vd.funnel;
         match &e.body {
             Body::Interaction {
                 features,
@@ -175,8 +152,7 @@ impl Delta {
                 label,
                 segment,
             } => {
-                let mut overflowed = 0u64;
-                let mut g = self.group(group(SeriesClass::Input));
+                let mut g = Group::of(groups, SeriesClass::Input, bucket, k, cap);
                 for (name, v) in features {
                     let s = g.get(name);
                     let ok = match v {
@@ -193,7 +169,7 @@ impl Delta {
                     };
                     overflowed += u64::from(!ok);
                 }
-                let mut g = self.group(group(SeriesClass::Prediction));
+                let mut g = Group::of(groups, SeriesClass::Prediction, bucket, k, cap);
                 for (name, v) in [("score", score), ("confidence", confidence)] {
                     let s = g.get(name);
                     match v {
@@ -207,12 +183,11 @@ impl Delta {
                     None => s.add_missing(),
                 }
                 if !segment.is_empty() {
-                    let mut g = self.group(group(SeriesClass::Segment));
-                    for (k, v) in segment {
-                        overflowed += u64::from(!g.get(k).add_category(v));
+                    let mut g = Group::of(groups, SeriesClass::Segment, bucket, k, cap);
+                    for (key, v) in segment {
+                        overflowed += u64::from(!g.get(key).add_category(v));
                     }
                 }
-                self.overflowed += overflowed;
             }
             Body::Feedback {
                 kind,
@@ -224,68 +199,104 @@ impl Delta {
                     FeedbackKind::Explicit => SeriesClass::FeedbackExplicit,
                     FeedbackKind::Implicit => SeriesClass::FeedbackImplicit,
                 };
-                self.group(group(class)).get(signal).add_number(*value);
+                Group::of(groups, class, bucket, k, cap)
+                    .get(signal)
+                    .add_number(*value);
             }
-            Body::ModelEval { .. } | Body::Deploy { .. } => self.records.push(e.clone()),
+            Body::ModelEval { .. } | Body::Deploy { .. } => {}
             Body::DataLifecycle {
                 stage,
                 count,
                 reason,
             } => {
                 let day = secs - secs.rem_euclid(86_400);
-                *self
-                    .funnel
-                    .entry(FunnelKey {
-                        model: e.model.id.clone(),
-                        version: e.model.version.clone(),
-                        stage: *stage,
-                        reason: reason.clone().unwrap_or_default(),
-                        bucket: day,
-                    })
+                *funnel
+                    .entry((*stage, reason.clone().unwrap_or_default(), day))
                     .or_insert(0) += count;
             }
         }
+        if matches!(e.body, Body::ModelEval { .. } | Body::Deploy { .. }) {
+            self.records.push(e.clone());
+        }
+        self.overflowed += overflowed;
     }
 
-    /// Merge another delta into this one (used when replaying the journal).
+    /// Merge another delta into this one (used to put back a delta whose checkpoint failed).
     pub fn merge(&mut self, o: &Delta) {
-        for (g, m) in &o.summaries {
-            let mut mine = self.group(g.clone());
-            for (name, s) in m {
-                mine.get(name).merge(s);
+        let (k, cap) = (self.sketch_k, self.category_cap);
+        for (model, versions) in &o.models {
+            for (version, ovd) in versions {
+                let vd = self.version(model, version);
+                for (key, c) in &ovd.counts {
+                    vd.counts
+                        .entry(*key)
+                        .and_modify(|x| x.merge(c))
+                        .or_insert(*c);
+                }
+                for (key, m) in &ovd.groups {
+                    let mut g = Group {
+                        k,
+                        cap,
+                        map: vd.groups.entry(*key).or_default(),
+                    };
+                    for (name, s) in m {
+                        g.get(name).merge(s);
+                    }
+                }
+                for (key, n) in &ovd.funnel {
+                    *vd.funnel.entry(key.clone()).or_insert(0) += n;
+                }
             }
         }
-        for (k, c) in &o.counts {
-            self.counts
-                .entry(k.clone())
-                .and_modify(|x| x.merge(c))
-                .or_insert(*c);
-        }
         self.records.extend(o.records.iter().cloned());
-        for (k, n) in &o.funnel {
-            *self.funnel.entry(k.clone()).or_insert(0) += n;
+        for (model, days) in &o.activity {
+            get_or_insert(&mut self.activity, model).extend(days.iter().copied());
         }
-        self.activity.extend(o.activity.iter().cloned());
         self.overflowed += o.overflowed;
     }
 }
+
+/// `map[key]`, inserting a default first; looks up by `&str` so that no key is allocated
+/// when the entry exists.
+fn get_or_insert<'a, V: Default>(map: &'a mut HashMap<String, V>, key: &str) -> &'a mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    match map.get_mut(key) {
+        Some(v) => v,
+        None => unreachable!("inserted above"),
+    }
+}
+
+/// Name → summary, looked up by `&str` in one probe (hashbrown's `entry_ref`).
+pub type NameMap = hashbrown::HashMap<String, FeatureSummary, rustc_hash::FxBuildHasher>;
 
 /// The summaries of one group, with the parameters new summaries are made with.
 struct Group<'a> {
     k: u16,
     cap: usize,
-    map: &'a mut HashMap<String, FeatureSummary>,
+    map: &'a mut NameMap,
 }
 
-impl Group<'_> {
+impl<'a> Group<'a> {
+    fn of(
+        groups: &'a mut HashMap<(SeriesClass, i64), NameMap>,
+        class: SeriesClass,
+        bucket: i64,
+        k: u16,
+        cap: usize,
+    ) -> Self {
+        Group {
+            k,
+            cap,
+            map: groups.entry((class, bucket)).or_default(),
+        }
+    }
+
     fn get(&mut self, name: &str) -> &mut FeatureSummary {
-        if !self.map.contains_key(name) {
-            self.map
-                .insert(name.to_owned(), FeatureSummary::new(self.k, self.cap));
-        }
-        match self.map.get_mut(name) {
-            Some(s) => s,
-            None => unreachable!("inserted above"),
-        }
+        let (k, cap) = (self.k, self.cap);
+        self.map
+            .entry_ref(name)
+            .or_insert_with(|| FeatureSummary::new(k, cap))
     }
 }
