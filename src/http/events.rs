@@ -2,6 +2,7 @@
 
 use super::{ApiError, AppState};
 use crate::events::{parse_batch, BatchError, Event, Framing};
+use crate::ingest::Batch;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -134,7 +135,7 @@ pub async fn post_events(
         .into_response())
 }
 
-type Validated = (Vec<Event>, Vec<usize>, Vec<ItemError>, usize);
+type Validated = (Batch, Vec<usize>, Vec<ItemError>, usize);
 
 fn validate_body(state: &AppState, body: &[u8], framing: Framing) -> Result<Validated, BatchError> {
     let items = parse_batch(body, framing, state.config.ingest.max_events_per_batch)?;
@@ -164,5 +165,6 @@ fn validate_body(state: &AppState, body: &[u8], framing: Framing) -> Result<Vali
             }
         }
     }
-    Ok((events, positions, errors, total))
+    // Encoding the journal payload here keeps it off the single writer.
+    Ok((Batch::new(events), positions, errors, total))
 }

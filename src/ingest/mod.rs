@@ -62,15 +62,41 @@ pub struct IngestSettings {
     pub activity_ttl_days: i64,
 }
 
+/// A validated batch, prepared for the writer on the caller's thread: its journal payload is
+/// already encoded and its ids already hashed, so the single writer does as little as possible.
+pub struct Batch {
+    events: Vec<Event>,
+    payload: Vec<u8>,
+    ids: Vec<u64>,
+}
+
+impl Batch {
+    /// Encode and hash (CPU work: call it off the async threads).
+    pub fn new(events: Vec<Event>) -> Self {
+        let payload = crate::store::encode_batch(&events);
+        let ids = events.iter().map(|e| dedup::hash_id(&e.event_id)).collect();
+        Self {
+            events,
+            payload,
+            ids,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+}
+
 /// A batch waiting for durability, with the channel its answer goes to.
-type Pending = (
-    Vec<Event>,
-    oneshot::Sender<Result<BatchOutcome, IngestError>>,
-);
+type Pending = (Batch, oneshot::Sender<Result<BatchOutcome, IngestError>>);
 
 enum Command {
     Batch {
-        events: Vec<Event>,
+        batch: Batch,
         reply: oneshot::Sender<Result<BatchOutcome, IngestError>>,
     },
     Flush {
@@ -90,9 +116,9 @@ pub struct IngestHandle {
 
 impl IngestHandle {
     /// Make a batch durable and fold it. Fails fast with `Overloaded` when the queue is full.
-    pub async fn submit(&self, events: Vec<Event>) -> Result<BatchOutcome, IngestError> {
+    pub async fn submit(&self, batch: Batch) -> Result<BatchOutcome, IngestError> {
         let (reply, rx) = oneshot::channel();
-        match self.tx.try_send(Command::Batch { events, reply }) {
+        match self.tx.try_send(Command::Batch { batch, reply }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 self.metrics.ingest_overload.inc();
@@ -237,11 +263,10 @@ impl Writer {
         let mut accepted_all: Vec<Vec<Event>> = Vec::with_capacity(group.len());
         let mut fresh_ids: Vec<u64> = Vec::new();
         let mut replies = Vec::with_capacity(group.len());
-        for (events, reply) in group {
+        for (batch, reply) in group {
             let mut outcome = BatchOutcome::default();
-            let mut accepted = Vec::with_capacity(events.len());
-            for (i, e) in events.into_iter().enumerate() {
-                let h = dedup::hash_id(&e.event_id);
+            let mut accepted = Vec::with_capacity(batch.events.len());
+            for (i, (e, h)) in batch.events.into_iter().zip(batch.ids).enumerate() {
                 if self.dedup.insert(h) {
                     fresh_ids.push(h);
                     accepted.push(e);
@@ -250,7 +275,10 @@ impl Writer {
                 }
             }
             outcome.accepted = accepted.len();
-            if !accepted.is_empty() {
+            if outcome.duplicates.is_empty() {
+                payloads.push(batch.payload);
+            } else if !accepted.is_empty() {
+                // Rare: re-encode without the duplicates.
                 payloads.push(crate::store::encode_batch(&accepted));
             }
             outcomes.push(outcome);
@@ -364,11 +392,11 @@ pub async fn start(
                 },
             };
             match cmd {
-                Command::Batch { events, reply } => {
-                    let mut group = vec![(events, reply)];
+                Command::Batch { batch, reply } => {
+                    let mut group = vec![(batch, reply)];
                     while group.len() < MAX_GROUP {
                         match rx.try_recv() {
-                            Ok(Command::Batch { events, reply }) => group.push((events, reply)),
+                            Ok(Command::Batch { batch, reply }) => group.push((batch, reply)),
                             Ok(other) => {
                                 held = Some(other);
                                 break;
@@ -396,9 +424,9 @@ pub async fn start(
                     rx.close();
                     while let Ok(c) = rx.try_recv() {
                         match c {
-                            Command::Batch { events, reply } => {
+                            Command::Batch { batch, reply } => {
                                 metrics.ingest_queue_batches.dec();
-                                w.commit_group(vec![(events, reply)]).await;
+                                w.commit_group(vec![(batch, reply)]).await;
                             }
                             Command::Flush { reply } | Command::Stop { reply } => {
                                 let _ = reply.send(Ok(()));
