@@ -16,6 +16,15 @@ fn run(args: &[&str]) -> (Option<i32>, String, String) {
     )
 }
 
+/// Run with `--format json` appended and parse the report.
+fn report(args: &[&str]) -> serde_json::Value {
+    let mut a = args.to_vec();
+    a.extend_from_slice(&["--format", "json"]);
+    let (code, out, err) = run(&a);
+    assert_eq!(code, Some(0), "{args:?}: {err}");
+    serde_json::from_str(&out).expect("json report")
+}
+
 fn write_csv(path: &Path, shift: f64, rows: usize) {
     let mut s = String::from("age,country,premium,score\n");
     for i in 0..rows {
@@ -138,52 +147,15 @@ fn methods_columns_overrides_and_compat() {
         assert!(v["columns"][0]["statistic"].is_number(), "{m}: {out}");
     }
     // --categorical turns a numeric column into categories.
-    let (_, out, _) = run(&[
-        "--reference",
-        rs,
-        "--current",
-        cs,
-        "--columns",
-        "age",
-        "--categorical",
-        "age",
-        "--format",
-        "json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let base = ["--reference", rs, "--current", cs, "--columns", "age"];
+    let v = report(&[&base[..], &["--categorical", "age"]].concat());
     assert_eq!(v["columns"][0]["kind"], "categorical");
     // Evidently compat picks KS for a 500-row numeric reference.
-    let (_, out, _) = run(&[
-        "--reference",
-        rs,
-        "--current",
-        cs,
-        "--columns",
-        "age",
-        "--compat",
-        "evidently",
-        "--format",
-        "json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let v = report(&[&base[..], &["--compat", "evidently"]].concat());
     assert_eq!(v["columns"][0]["method"], "ks");
     // --binning sturges and --bins change PSI.
     let psi = |extra: &[&str]| -> f64 {
-        let mut a = vec![
-            "--reference",
-            rs,
-            "--current",
-            cs,
-            "--columns",
-            "age",
-            "--method",
-            "psi",
-            "--format",
-            "json",
-        ];
-        a.extend_from_slice(extra);
-        let (_, out, _) = run(&a);
-        let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+        let v = report(&[&base[..], &["--method", "psi"], extra].concat());
         v["columns"][0]["statistic"].as_f64().expect("psi")
     };
     let (q10, q5, st) = (
