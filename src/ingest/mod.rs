@@ -82,10 +82,6 @@ impl Batch {
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.events.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
     }

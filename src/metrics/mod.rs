@@ -172,8 +172,3 @@ impl Metrics {
             .observe(secs);
     }
 }
-
-/// A histogram timer that observes on drop would hide the unit; callers pass seconds explicitly.
-pub fn seconds_since(start: std::time::Instant) -> f64 {
-    start.elapsed().as_secs_f64()
-}

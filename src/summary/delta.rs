@@ -104,16 +104,6 @@ impl Delta {
         self.models.is_empty() && self.records.is_empty()
     }
 
-    /// Number of summaries held (the memory cost).
-    pub fn series(&self) -> usize {
-        self.models
-            .values()
-            .flat_map(|v| v.values())
-            .flat_map(|vd| vd.groups.values())
-            .map(NameMap::len)
-            .sum()
-    }
-
     pub fn bucket_of(&self, secs: i64) -> i64 {
         secs - secs.rem_euclid(self.bucket_secs)
     }
