@@ -33,6 +33,7 @@ pub mod drift;
 pub mod events;
 pub mod http;
 pub mod ingest;
+pub mod jobs;
 pub mod metrics;
 pub mod stats;
 pub mod store;
