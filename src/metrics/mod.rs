@@ -58,7 +58,7 @@ impl Metrics {
         )?;
         let category_overflow = IntCounter::new(
             "flywheel_category_overflow_total",
-            "Category values counted under \"other\" because a feature reached its category cap.",
+            "Category values that arrived after a feature reached its category cap (the heavy-hitters sketch evicted a smaller category to \"other\").",
         )?;
         let http_request_duration = HistogramVec::new(
             HistogramOpts::new(

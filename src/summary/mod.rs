@@ -6,8 +6,8 @@
 //! * `missing` (null or absent) and `non_finite` counts;
 //! * for numbers: count, mean and second central moment (Chan et al. merge), min, max and a
 //!   [`kll::Kll`] quantile sketch (exact up to `k` values, rank error bound documented there);
-//! * for strings and booleans: exact counts per category up to a cap; categories past the cap are
-//!   counted in `other` (see [`Categories`]).
+//! * for strings and booleans: exact counts per category up to a cap, then heavy hitters with
+//!   an explicit `other` (see [`Categories`]).
 //!
 //! `merge(a, b)` equals the summary of the union for counts, moments (to rounding), min/max and
 //! categories under the cap, and stays within the sketch's rank-error bound for quantiles; the
@@ -69,12 +69,22 @@ impl Moments {
     }
 }
 
-/// Exact category counts up to `cap` distinct categories; later new categories count in `other`.
-/// On merge, when the union holds more than `cap` categories, the most frequent `cap` are kept
-/// (ties broken by name, so the result is deterministic) and the rest move to `other`.
+/// Category counts: exact up to `cap` distinct categories, then a heavy-hitters sketch
+/// (Space-Saving, Metwally et al. 2005) with an explicit "other".
+///
+/// `counts[c]` is a guaranteed lower bound of category c's count (exact while the sketch has
+/// never been full), `slack[c]` how much more c may have had (its count is at most
+/// `counts[c] + slack[c]`), and `other` holds every value not attributed to a kept category, so
+/// `Σ counts + other` is always the number of values. Any category with more than
+/// `n / cap` values is kept. When a new category arrives and the sketch is full, the category
+/// with the smallest upper bound is evicted (its lower bound moves to `other`) and the newcomer
+/// inherits that bound as slack. Merging adds both sides (a key absent from a full side gets that
+/// side's smallest upper bound as slack) and keeps the `cap` largest upper bounds; it equals the
+/// union exactly while the union has at most `cap` categories.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Categories {
     pub counts: BTreeMap<String, u64>,
+    pub slack: BTreeMap<String, u64>,
     pub other: u64,
 }
 
@@ -83,37 +93,101 @@ impl Categories {
         self.counts.values().sum::<u64>() + self.other
     }
 
-    /// Count one value. Returns false when the value overflowed into `other`.
-    pub fn update(&mut self, v: &str, cap: usize) -> bool {
-        if let Some(c) = self.counts.get_mut(v) {
-            *c += 1;
-            true
-        } else if self.counts.len() < cap {
-            self.counts.insert(v.to_owned(), 1);
-            true
+    fn upper(&self, k: &str) -> u64 {
+        self.counts.get(k).copied().unwrap_or(0) + self.slack.get(k).copied().unwrap_or(0)
+    }
+
+    /// The kept category with the smallest upper bound (ties: the greatest name).
+    fn min_entry(&self) -> Option<(String, u64)> {
+        self.counts
+            .keys()
+            .map(|k| (k, self.upper(k)))
+            .min_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(a.0)))
+            .map(|(k, u)| (k.clone(), u))
+    }
+
+    /// Upper bound of any category that is not kept: 0 while exact, else the smallest kept
+    /// upper bound.
+    fn absent_bound(&self, cap: usize) -> u64 {
+        if self.counts.len() < cap {
+            0
         } else {
-            self.other += 1;
-            false
+            self.min_entry().map_or(0, |e| e.1)
         }
     }
 
+    /// Count one value. Returns false when it is not counted exactly any more (the sketch is full
+    /// and the value's category was not kept: it evicted the smallest one).
+    pub fn update(&mut self, v: &str, cap: usize) -> bool {
+        if let Some(c) = self.counts.get_mut(v) {
+            *c += 1;
+            return true;
+        }
+        if self.counts.len() < cap {
+            self.counts.insert(v.to_owned(), 1);
+            return true;
+        }
+        match self.min_entry() {
+            Some((min_key, min_upper)) => {
+                let lower = self.counts.remove(&min_key).unwrap_or(0);
+                self.slack.remove(&min_key);
+                self.other += lower;
+                self.counts.insert(v.to_owned(), 1);
+                if min_upper > 0 {
+                    self.slack.insert(v.to_owned(), min_upper);
+                }
+            }
+            None => self.other += 1, // cap = 0: nothing is kept
+        }
+        false
+    }
+
     pub fn merge(&mut self, o: &Categories, cap: usize) {
-        for (k, v) in &o.counts {
-            *self.counts.entry(k.clone()).or_insert(0) += v;
+        let (mine_absent, theirs_absent) = (self.absent_bound(cap), o.absent_bound(cap));
+        let keys: std::collections::BTreeSet<String> =
+            self.counts.keys().chain(o.counts.keys()).cloned().collect();
+        let mut counts = BTreeMap::new();
+        let mut slack = BTreeMap::new();
+        for k in keys {
+            let (a, b) = (self.counts.get(&k), o.counts.get(&k));
+            let lower = a.copied().unwrap_or(0) + b.copied().unwrap_or(0);
+            let s = match a {
+                Some(_) => self.slack.get(&k).copied().unwrap_or(0),
+                None => mine_absent,
+            } + match b {
+                Some(_) => o.slack.get(&k).copied().unwrap_or(0),
+                None => theirs_absent,
+            };
+            counts.insert(k.clone(), lower);
+            if s > 0 {
+                slack.insert(k, s);
+            }
         }
         self.other += o.other;
-        if self.counts.len() > cap {
-            let mut all: Vec<(String, u64)> =
-                std::mem::take(&mut self.counts).into_iter().collect();
-            all.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-            for (i, (k, v)) in all.into_iter().enumerate() {
+        if counts.len() > cap {
+            let mut all: Vec<(String, u64, u64)> = counts
+                .into_iter()
+                .map(|(k, c)| {
+                    let s = slack.get(&k).copied().unwrap_or(0);
+                    (k, c, s)
+                })
+                .collect();
+            all.sort_by(|a, b| (b.1 + b.2).cmp(&(a.1 + a.2)).then_with(|| a.0.cmp(&b.0)));
+            counts = BTreeMap::new();
+            slack = BTreeMap::new();
+            for (i, (k, c, s)) in all.into_iter().enumerate() {
                 if i < cap {
-                    self.counts.insert(k, v);
+                    if s > 0 {
+                        slack.insert(k.clone(), s);
+                    }
+                    counts.insert(k, c);
                 } else {
-                    self.other += v;
+                    self.other += c;
                 }
             }
         }
+        self.counts = counts;
+        self.slack = slack;
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use proptest::prelude::*;
+use proptest::test_runner::TestCaseError;
 
 fn summarise(values: &[Option<f64>], cats: &[&str], k: u16, cap: usize) -> FeatureSummary {
     let mut s = FeatureSummary::new(k, cap);
@@ -85,12 +86,40 @@ proptest! {
     }
 
     #[test]
-    fn category_overflow_is_counted(vals in prop::collection::vec(0u32..40, 1..400)) {
-        let mut s = FeatureSummary::new(64, 10);
+    fn categories_past_the_cap_keep_bounds_and_heavy_hitters(
+        vals in prop::collection::vec(prop_oneof![3 => 0u32..3, 2 => 0u32..60], 1..600),
+        split in 0usize..600,
+    ) {
+        let cap = 10;
+        let mut truth: std::collections::BTreeMap<String, u64> = Default::default();
+        for v in &vals { *truth.entry(v.to_string()).or_default() += 1; }
+        let check = |c: &Categories, n: u64, single_stream: bool| -> Result<(), TestCaseError> {
+            prop_assert!(c.counts.len() <= cap);
+            prop_assert_eq!(c.total(), n, "counts + other is every value");
+            for (k, lower) in &c.counts {
+                let t = truth.get(k).copied().unwrap_or(0);
+                let upper = lower + c.slack.get(k).copied().unwrap_or(0);
+                prop_assert!(*lower <= t && t <= upper, "{k}: {lower} ≤ {t} ≤ {upper}");
+            }
+            if single_stream {
+                for (k, t) in &truth {
+                    if *t > n / cap as u64 {
+                        prop_assert!(c.counts.contains_key(k), "heavy hitter {k} ({t} of {n}) lost");
+                    }
+                }
+            }
+            Ok(())
+        };
+        let mut s = FeatureSummary::new(64, cap);
         for v in &vals { s.add_category(&v.to_string()); }
-        prop_assert!(s.categories.counts.len() <= 10);
-        prop_assert_eq!(s.categories.total(), vals.len() as u64);
-        prop_assert_eq!(s.overflowed, s.categories.other);
+        check(&s.categories, vals.len() as u64, true)?;
+        // Two halves merged: bounds and totals still hold.
+        let cut = split.min(vals.len());
+        let (mut a, mut b) = (FeatureSummary::new(64, cap), FeatureSummary::new(64, cap));
+        for v in &vals[..cut] { a.add_category(&v.to_string()); }
+        for v in &vals[cut..] { b.add_category(&v.to_string()); }
+        a.merge(&b);
+        check(&a.categories, vals.len() as u64, false)?;
     }
 }
 
