@@ -31,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod drift;
 pub mod events;
+pub mod flywheel;
 pub mod http;
 pub mod ingest;
 pub mod jobs;

@@ -1,0 +1,5 @@
+//! Flywheel health metrics (DESIGN §3, reference anchors-flywheel). Pure functions over
+//! summaries and activity; the scheduled health job and the plateau rules build on them.
+//! So far: retention and stickiness ([`retention`]).
+
+pub mod retention;
