@@ -1,8 +1,7 @@
 //! Flywheel health metrics (DESIGN §3, reference anchors-flywheel). Pure functions over
 //! summaries and activity; the scheduled health job and the plateau rules build on them.
-//! So far: retention and stickiness ([`retention`]), the plateau rule ([`plateau`]), velocity, data
-//! efficiency and CUPED
-//! ([`velocity`]).
+//! So far: retention and stickiness ([`retention`]), the plateau rule ([`plateau`]), and
+//! velocity, data efficiency and CUPED ([`velocity`]).
 
 pub mod plateau;
 pub mod retention;

@@ -148,9 +148,9 @@ pub fn evaluate(series: &[f64], delta_min: Option<f64>, k: usize, prev: Memory) 
     let cleared = sen.lower > 1.5 * d;
     let state = if regress_streak >= 2 {
         ArcState::Regressing
-    } else if prev.state == Some(ArcState::Plateau) && !cleared {
-        ArcState::Plateau
-    } else if plateau_condition && streak >= 2 {
+    } else if (prev.state == Some(ArcState::Plateau) && !cleared)
+        || (plateau_condition && streak >= 2)
+    {
         ArcState::Plateau
     } else if slowing {
         ArcState::Slowing
