@@ -9,9 +9,16 @@
 //! Imports point one way, from pure code to the edges:
 //!
 //! ```text
-//! stats, summary (pure)  ←  events  ←  store  ←  ingest  ←  http, cli  ←  app  ←  main
+//! stats, summary (pure)  ←  events, drift, flywheel, jobs::schedule (pure domain)
+//!                        ←  store  ←  ingest  ←  http, cli  ←  app  ←  main
 //! ```
 //!
+//! * [`stats`]: the statistics core, pure and checked against scipy (`shared/oracles`).
+//! * [`drift`]: which statistic each column gets and when it counts as drifted (the two-gate
+//!   default, explicit methods, Evidently compatibility), and the same statistics on summaries.
+//! * [`flywheel`]: retention, velocity, CUPED and the per-arc plateau rule.
+//! * [`jobs`]: when scheduled jobs fire (pure cron computation).
+//! * [`synth`]: the seeded data generator of the tests and benchmarks.
 //! * [`events`]: the event contract (DESIGN §1), parsing and validation, pseudonymisation.
 //! * [`summary`]: mergeable summaries (moments, KLL quantile sketch, capped category counts) and
 //!   the fold of events into a [`summary::delta::Delta`].
