@@ -1,4 +1,4 @@
-//! Command-line interface (clap). Each command returns an [`ExitCode`]-like integer through
+//! Command-line interface (clap). Each command returns an exit-code integer through
 //! `main`: 0 success, 1 a finding the caller asked to fail on, 2 an error.
 
 pub mod bench;

@@ -10,7 +10,7 @@
 //! commit), (3) folds them into the delta, and only then (4) answers each batch. An event
 //! answered 200 is therefore on disk. Every `checkpoint_interval`, on `flush` and on shutdown, the
 //! delta is merged into the stored summaries and the journal rows it covers are deleted, in one
-//! transaction. On start-up, [`recover`] reloads the dedup chunks and replays whatever journal
+//! transaction. On start-up, `recover` reloads the dedup chunks and replays whatever journal
 //! rows a crash left, so nothing acknowledged is lost and nothing is counted twice.
 
 pub mod dedup;
