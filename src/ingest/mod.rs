@@ -114,15 +114,20 @@ impl IngestHandle {
     /// Make a batch durable and fold it. Fails fast with `Overloaded` when the queue is full.
     pub async fn submit(&self, batch: Batch) -> Result<BatchOutcome, IngestError> {
         let (reply, rx) = oneshot::channel();
+        // Counted before sending, so the writer's decrement can never come first.
+        self.metrics.ingest_queue_batches.inc();
         match self.tx.try_send(Command::Batch { batch, reply }) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
+                self.metrics.ingest_queue_batches.dec();
                 self.metrics.ingest_overload.inc();
                 return Err(IngestError::Overloaded);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(IngestError::Stopped),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.metrics.ingest_queue_batches.dec();
+                return Err(IngestError::Stopped);
+            }
         }
-        self.metrics.ingest_queue_batches.inc();
         rx.await.map_err(|_| IngestError::Stopped)?
     }
 

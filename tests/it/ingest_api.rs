@@ -564,6 +564,8 @@ async fn no_raw_user_id_reaches_the_database() {
 struct SlowStore {
     inner: SqliteStore,
     gate: Arc<tokio::sync::Semaphore>,
+    /// Journal writes that have started (and are waiting at the gate).
+    entered: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 #[async_trait::async_trait]
@@ -572,6 +574,8 @@ impl Store for SlowStore {
         self.inner.ping().await
     }
     async fn append_journal(&self, p: &[Vec<u8>], at: i64) -> Result<i64, StoreError> {
+        self.entered
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let _permit = self.gate.acquire().await;
         self.inner.append_journal(p, at).await
     }
@@ -623,9 +627,11 @@ impl Store for SlowStore {
 async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_accepted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let entered = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let store = SlowStore {
         inner: SqliteStore::open(dir.path()).await.expect("open"),
         gate: gate.clone(),
+        entered: entered.clone(),
     };
     let app = Arc::new(
         spawn_app_with(Options {
