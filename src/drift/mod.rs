@@ -313,15 +313,7 @@ pub fn evidently_method(input: &ColumnInput) -> Method {
     let (n_ref, _) = input.sizes();
     let distinct = match &input.values {
         ColumnValues::Numeric { reference, current } => {
-            let mut v: Vec<f64> = reference
-                .values()
-                .iter()
-                .chain(current.values())
-                .copied()
-                .collect();
-            v.sort_unstable_by(f64::total_cmp);
-            v.dedup();
-            v.len()
+            Sample::pooled_distinct(reference, current).len()
         }
         ColumnValues::Categorical(c) => c.keys.len(),
     };

@@ -234,14 +234,7 @@ pub fn hellinger_shares(p: &[f64], q: &[f64]) -> f64 {
 /// Evidently's numeric Hellinger: density histograms on Sturges edges over the *distinct* values
 /// of the union, Bhattacharyya coefficient Σ sqrt(h_r·h_c)·w with w the mean bin width.
 pub fn hellinger_evidently_numeric(reference: &Sample, current: &Sample) -> f64 {
-    let mut distinct: Vec<f64> = reference
-        .values()
-        .iter()
-        .chain(current.values())
-        .copied()
-        .collect();
-    distinct.sort_unstable_by(f64::total_cmp);
-    distinct.dedup();
+    let distinct = Sample::pooled_distinct(reference, current);
     let (lo, hi) = (distinct[0], distinct[distinct.len() - 1]);
     let edges = sturges_edges(lo, hi, distinct.len());
     let density = |s: &Sample| -> Vec<f64> {

@@ -110,6 +110,26 @@ impl Sample {
         let ss: f64 = self.values.iter().map(|x| (x - m) * (x - m)).sum();
         Some((ss / self.len() as f64).sqrt())
     }
+    /// The distinct values of two samples together, ascending (a merge of the sorted values).
+    pub fn pooled_distinct(a: &Sample, b: &Sample) -> Vec<f64> {
+        let (va, vb) = (a.values(), b.values());
+        let mut out: Vec<f64> = Vec::with_capacity(va.len() + vb.len());
+        let (mut i, mut j) = (0, 0);
+        while i < va.len() || j < vb.len() {
+            let x = if j >= vb.len() || (i < va.len() && va[i] <= vb[j]) {
+                i += 1;
+                va[i - 1]
+            } else {
+                j += 1;
+                vb[j - 1]
+            };
+            if out.last() != Some(&x) {
+                out.push(x);
+            }
+        }
+        out
+    }
+
     /// Number of values ≤ x.
     pub fn count_le(&self, x: f64) -> usize {
         self.values.partition_point(|&v| v <= x)
