@@ -10,8 +10,7 @@
 //!   prints what was found against the nine drifted columns.
 
 use super::dataset::{self, Table};
-use crate::drift::{self, CategoryCounts, ColumnInput, ColumnValues, Kind, Options};
-use crate::stats::Sample;
+use crate::drift::{self, Options};
 use crate::synth;
 use clap::{Args, Subcommand};
 use std::io::{BufRead, BufReader};
@@ -148,32 +147,7 @@ fn detection(a: DetectionArgs) -> i32 {
         let t0 = Instant::now();
         let r = synth::generate(rows, a.seed, false);
         let c = synth::generate(rows, a.seed + 1000, true);
-        let inputs: Vec<ColumnInput> = r
-            .names
-            .iter()
-            .zip(r.columns.into_iter().zip(c.columns))
-            .map(|(name, pair)| match pair {
-                (synth::SynthColumn::Numeric(r), synth::SynthColumn::Numeric(c)) => ColumnInput {
-                    name: name.clone(),
-                    kind: Kind::Numeric,
-                    values: ColumnValues::Numeric {
-                        reference: Sample::from_options(r),
-                        current: Sample::from_options(c),
-                    },
-                },
-                (synth::SynthColumn::Categorical(r), synth::SynthColumn::Categorical(c)) => {
-                    ColumnInput {
-                        name: name.clone(),
-                        kind: Kind::Categorical,
-                        values: ColumnValues::Categorical(CategoryCounts::from_values(
-                            r.iter().map(String::as_str),
-                            c.iter().map(String::as_str),
-                        )),
-                    }
-                }
-                _ => unreachable!("same layout"),
-            })
-            .collect();
+        let inputs = synth::drift_inputs(r, c);
         let rep = drift::compare(&inputs, &Options::default());
         let found: Vec<&str> = rep
             .columns

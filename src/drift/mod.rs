@@ -37,7 +37,7 @@
 
 pub mod sketch;
 
-use crate::stats::binning::{self, BinningRule, Column};
+use crate::stats::binning::{self, BinningRule};
 use crate::stats::categorical::{chi2_contingency, chisquare_goodness_of_fit, z_test_proportions};
 use crate::stats::inference::benjamini_hochberg;
 use crate::stats::two_sample::{
@@ -389,7 +389,7 @@ pub fn compute(
                 binning::bin_numeric(reference, current, binning_rule)
             }
             (ColumnValues::Numeric { reference, current }, Compat::Evidently) => {
-                binning::evidently_shares(Column::Numeric(reference), Column::Numeric(current))
+                binning::evidently_shares(reference, current)
             }
             (ColumnValues::Categorical(c), _) => c.binned(),
         }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::synth::{self, SynthColumn};
+use crate::synth;
 use serde_json::Value;
 
 fn input_from(name: &str, kind: Kind, r: &Value, c: &Value) -> ColumnInput {
@@ -88,30 +88,7 @@ fn evidently_default_matches_the_oracles() {
 }
 
 fn to_inputs(reference: &synth::SynthTable, current: &synth::SynthTable) -> Vec<ColumnInput> {
-    reference
-        .names
-        .iter()
-        .zip(reference.columns.iter().zip(&current.columns))
-        .map(|(name, (r, c))| match (r, c) {
-            (SynthColumn::Numeric(r), SynthColumn::Numeric(c)) => ColumnInput {
-                name: name.clone(),
-                kind: Kind::Numeric,
-                values: ColumnValues::Numeric {
-                    reference: Sample::from_options(r.iter().copied()),
-                    current: Sample::from_options(c.iter().copied()),
-                },
-            },
-            (SynthColumn::Categorical(r), SynthColumn::Categorical(c)) => ColumnInput {
-                name: name.clone(),
-                kind: Kind::Categorical,
-                values: ColumnValues::Categorical(CategoryCounts::from_values(
-                    r.iter().map(String::as_str),
-                    c.iter().map(String::as_str),
-                )),
-            },
-            _ => unreachable!("same layout on both sides"),
-        })
-        .collect()
+    synth::drift_inputs(reference.clone(), current.clone())
 }
 
 /// Detection quality: all nine drifted columns are found and nothing else, at 10k and 100k rows

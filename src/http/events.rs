@@ -1,7 +1,7 @@
 //! `POST /v1/events`: a JSON array or NDJSON of events, each validated on its own.
 
 use super::{ApiError, AppState};
-use crate::events::{parse_batch, BatchError, Event, Framing};
+use crate::events::{parse_batch, BatchError, Event, Framing, RejectReason};
 use crate::ingest::Batch;
 use axum::body::Body;
 use axum::extract::State;
@@ -144,6 +144,8 @@ fn validate_body(state: &AppState, body: &[u8], framing: Framing) -> Result<Vali
     let mut events = Vec::with_capacity(total);
     let mut positions = Vec::with_capacity(total);
     let mut errors = Vec::new();
+    // Rejections are counted per reason here and added to the metric once per batch.
+    let mut rejected = [0u64; RejectReason::ALL.len()];
     for (index, item) in items.into_iter().enumerate() {
         let checked =
             item.and_then(|raw| Event::try_from_raw(raw, &state.limits, &state.pseudonymizer, now));
@@ -153,16 +155,23 @@ fn validate_body(state: &AppState, body: &[u8], framing: Framing) -> Result<Vali
                 positions.push(index);
             }
             Err(e) => {
-                state
-                    .metrics
-                    .events_rejected
-                    .with_label_values(&[e.reason.as_str()])
-                    .inc();
+                if let Some(i) = RejectReason::ALL.iter().position(|r| *r == e.reason) {
+                    rejected[i] += 1;
+                }
                 errors.push(ItemError {
                     index,
                     error: e.message,
                 });
             }
+        }
+    }
+    for (reason, n) in RejectReason::ALL.iter().zip(rejected) {
+        if n > 0 {
+            state
+                .metrics
+                .events_rejected
+                .with_label_values(&[reason.as_str()])
+                .inc_by(n);
         }
     }
     // Encoding the journal payload here keeps it off the single writer.

@@ -252,13 +252,6 @@ pub fn hellinger_evidently_numeric(reference: &Sample, current: &Sample) -> f64 
     (1.0 - bc.clamp(0.0, 1.0)).sqrt()
 }
 
-/// The values of a column, numeric or categorical, for binning.
-#[derive(Debug, Clone, Copy)]
-pub enum Column<'a> {
-    Numeric(&'a Sample),
-    Categorical(&'a [String]),
-}
-
 /// Reference and current shares over common bins.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Binned {
@@ -355,38 +348,29 @@ pub fn divergences(b: &Binned) -> Divergences {
     }
 }
 
-/// Evidently's shares for PSI, KL and JS (`get_binned_data`): Sturges bins over the pooled
-/// sample when the column is numeric with more than 20 distinct reference values, else one bin
-/// per distinct value of the union.
-pub fn evidently_shares(reference: Column<'_>, current: Column<'_>) -> Binned {
-    match (reference, current) {
-        (Column::Numeric(r), Column::Numeric(c)) if r.distinct() > 20 => {
-            let lo = r.values()[0].min(c.values()[0]);
-            let hi = r.values()[r.len() - 1].max(c.values()[c.len() - 1]);
-            let edges = sturges_edges(lo, hi, r.len() + c.len());
-            let rc = counts_left_closed(r, &edges);
-            let cc = counts_left_closed(c, &edges);
-            let (nr, nc) = (r.len() as f64, c.len() as f64);
-            Binned {
-                reference: rc.iter().map(|&x| x as f64 / nr).collect(),
-                current: cc.iter().map(|&x| x as f64 / nc).collect(),
-                reference_counts: rc,
-                current_counts: cc,
-            }
+/// Evidently's shares for PSI, KL and JS on a numeric column (`get_binned_data`): Sturges bins
+/// over the pooled sample when the reference has more than 20 distinct values, else one bin per
+/// distinct value of the union. (Categorical columns bin one per category, as ours.)
+pub fn evidently_shares(r: &Sample, c: &Sample) -> Binned {
+    if r.distinct() > 20 {
+        let lo = r.values()[0].min(c.values()[0]);
+        let hi = r.values()[r.len() - 1].max(c.values()[c.len() - 1]);
+        let edges = sturges_edges(lo, hi, r.len() + c.len());
+        let rc = counts_left_closed(r, &edges);
+        let cc = counts_left_closed(c, &edges);
+        let (nr, nc) = (r.len() as f64, c.len() as f64);
+        Binned {
+            reference: rc.iter().map(|&x| x as f64 / nr).collect(),
+            current: cc.iter().map(|&x| x as f64 / nc).collect(),
+            reference_counts: rc,
+            current_counts: cc,
         }
-        (Column::Numeric(r), Column::Numeric(c)) => {
-            let (_, rc, cc) = union_counts(
-                r.values().iter().map(|x| OrdF64(*x)),
-                c.values().iter().map(|x| OrdF64(*x)),
-            );
-            Binned::from_counts(rc, cc)
-        }
-        (Column::Categorical(r), Column::Categorical(c)) => bin_categorical(r, c),
-        (Column::Numeric(r), Column::Categorical(c))
-        | (Column::Categorical(c), Column::Numeric(r)) => {
-            let rs: Vec<String> = r.values().iter().map(|x| x.to_string()).collect();
-            bin_categorical(&rs, c)
-        }
+    } else {
+        let (_, rc, cc) = union_counts(
+            r.values().iter().map(|x| OrdF64(*x)),
+            c.values().iter().map(|x| OrdF64(*x)),
+        );
+        Binned::from_counts(rc, cc)
     }
 }
 

@@ -177,7 +177,7 @@ fn oracle_parity() {
                         .push(format!("{file}: quantile edges {edges:?} vs {want:?}"));
                 }
             }
-            let eb = evidently_shares(Column::Numeric(&r), Column::Numeric(&cu));
+            let eb = evidently_shares(&r, &cu);
             let (fr, fc) = (evidently_fill(&eb.reference), evidently_fill(&eb.current));
             c.expect(exp, "psi", Ok(psi(&fr, &fc)), false);
             c.expect(exp, "kl_div", Ok(kl_divergence(&fr, &fc, true)), false);
