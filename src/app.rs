@@ -9,7 +9,8 @@
 use crate::config::{Backend, Config};
 use crate::events::pseudonym::{KeySource, Pseudonymizer};
 use crate::http::{self, AppState, Clock};
-use crate::ingest::{self, IngestSettings};
+use crate::ingest::{self, IngestHandle, IngestSettings};
+use crate::jobs::{Job, Runner};
 use crate::metrics::Metrics;
 use crate::store::{sqlite::SqliteStore, Store};
 use anyhow::Context;
@@ -22,6 +23,67 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     writer: tokio::task::JoinHandle<()>,
+}
+
+/// The scheduled jobs of a configuration and the runner that runs them.
+#[derive(Clone)]
+pub struct Jobs {
+    pub list: Vec<Arc<dyn Job>>,
+    pub runner: Runner,
+}
+
+impl Jobs {
+    pub fn find(&self, name: &str) -> Option<Arc<dyn Job>> {
+        self.list.iter().find(|j| j.name() == name).cloned()
+    }
+}
+
+/// Build every scheduled job of `config`. `ingest` (when the service runs) is flushed before
+/// each run so that a run sees every acknowledged event.
+pub fn build_jobs(
+    config: &Config,
+    store: Arc<dyn Store>,
+    metrics: Arc<Metrics>,
+    clock: Clock,
+    ingest: Option<IngestHandle>,
+) -> Jobs {
+    let cache = Arc::new(crate::drift::run::BaselineCache::default());
+    let mut list: Vec<Arc<dyn Job>> = Vec::new();
+    for m in &config.monitors {
+        list.push(Arc::new(crate::drift::run::DriftJob::new(
+            m.clone(),
+            store.clone(),
+            metrics.clone(),
+            cache.clone(),
+            config.drift.metric_top_features,
+        )));
+    }
+    for j in &list {
+        metrics.declare_task(&j.name());
+    }
+    let before_run: Option<crate::jobs::BeforeRun> = ingest.map(|h| {
+        let f: crate::jobs::BeforeRun = Arc::new(move || {
+            let h = h.clone();
+            Box::pin(async move { h.flush().await.map_err(anyhow::Error::new) })
+        });
+        f
+    });
+    let holder = format!(
+        "{}-{}",
+        std::process::id(),
+        hex::encode(rand::random::<[u8; 6]>())
+    );
+    Jobs {
+        list,
+        runner: Runner {
+            store,
+            metrics,
+            clock,
+            lease_ttl: std::time::Duration::from_secs(config.jobs.lease_ttl_secs),
+            holder,
+            before_run,
+        },
+    }
 }
 
 impl App {
@@ -96,7 +158,15 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let limits = Arc::new(config.event_limits());
+        let jobs = Arc::new(build_jobs(
+            &config,
+            store.clone(),
+            metrics.clone(),
+            clock.clone(),
+            Some(ingest.clone()),
+        ));
         let state = AppState {
+            jobs,
             config: Arc::new(Config { data_dir, ..config }),
             store,
             ingest,
@@ -142,12 +212,19 @@ impl App {
         });
         let ingest = self.state.ingest.clone();
         let writer = self.writer;
+        let (stop_jobs, jobs_stop_rx) = tokio::sync::watch::channel(false);
+        let job_tasks = self.state.jobs.runner.clone().spawn(
+            self.state.jobs.list.clone(),
+            std::time::Duration::from_millis(self.state.config.jobs.poll_interval_ms),
+            jobs_stop_rx,
+        );
         let mut served = tokio::spawn(async move { server.await });
         // Wait for the signal (or a server failure), then give HTTP and the writer `timeout`
         // to finish together.
         tokio::select! {
             _ = stopping_rx => {}
             r = &mut served => {
+                let _ = stop_jobs.send(true);
                 let _ = ingest.stop().await;
                 return match r {
                     Ok(Ok(())) => Ok(()),
@@ -157,8 +234,13 @@ impl App {
             }
         }
         tracing::info!(timeout_secs = timeout.as_secs(), "shutting down");
+        let _ = stop_jobs.send(true);
         let orderly = async {
             let http_result = served.await;
+            // A job run in progress finishes (its lease and run record stay consistent).
+            for t in job_tasks {
+                let _ = t.await;
+            }
             let stop = ingest.stop().await;
             let _ = writer.await;
             (http_result, stop)

@@ -176,11 +176,36 @@ fn type_cells(cells: Vec<Option<String>>) -> RawColumn {
     }
 }
 
+/// The text formats a dataset can be sent in over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TextFormat {
+    Csv,
+    Ndjson,
+}
+
+/// Read a dataset from bytes (an upload); `label` names it in errors.
+pub fn read_bytes(bytes: &[u8], format: TextFormat, label: &str) -> Result<Table, DatasetError> {
+    let path = Path::new(label);
+    match format {
+        TextFormat::Csv => csv_from_reader(bytes, path),
+        TextFormat::Ndjson => {
+            let text = std::str::from_utf8(bytes)
+                .map_err(|e| invalid(path, format!("not UTF-8 text: {e}")))?;
+            ndjson_from_text(text, path)
+        }
+    }
+}
+
 fn read_csv(path: &Path) -> Result<Table, DatasetError> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_path(path)
-        .map_err(|e| invalid(path, format!("not a readable CSV file: {e}")))?;
+    let f = std::fs::File::open(path).map_err(|source| DatasetError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    csv_from_reader(std::io::BufReader::new(f), path)
+}
+
+fn csv_from_reader(r: impl std::io::Read, path: &Path) -> Result<Table, DatasetError> {
+    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(r);
     let names: Vec<String> = rdr
         .headers()
         .map_err(|e| invalid(path, format!("cannot read the header row: {e}")))?
@@ -219,6 +244,10 @@ fn read_ndjson(path: &Path) -> Result<Table, DatasetError> {
         path: path.display().to_string(),
         source,
     })?;
+    ndjson_from_text(&text, path)
+}
+
+fn ndjson_from_text(text: &str, path: &Path) -> Result<Table, DatasetError> {
     let mut names: Vec<String> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut cols: Vec<Vec<Option<serde_json::Value>>> = Vec::new();

@@ -1,6 +1,7 @@
 //! Command-line interface (clap). Each command returns an exit-code integer through
 //! `main`: 0 success, 1 a finding the caller asked to fail on, 2 an error.
 
+pub mod admin;
 pub mod bench;
 pub mod compare;
 pub mod dataset;
@@ -31,6 +32,16 @@ pub enum Command {
     Bench {
         #[command(subcommand)]
         command: bench::BenchCommand,
+    },
+    /// Scheduled jobs: list them, run one window now.
+    Jobs {
+        #[command(subcommand)]
+        command: admin::JobsCommand,
+    },
+    /// Reference datasets for drift monitors.
+    Baseline {
+        #[command(subcommand)]
+        command: admin::BaselineCommand,
     },
     /// Work with configuration files.
     Config {
@@ -86,6 +97,8 @@ pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Bench { command } => bench::run(command).await,
+        Command::Jobs { command } => admin::jobs(command).await,
+        Command::Baseline { command } => admin::baseline(command).await,
         Command::Compare(args) => tokio::task::spawn_blocking(move || compare::run(args))
             .await
             .unwrap_or(2),

@@ -18,6 +18,48 @@ pub struct RawConfig {
     pub ingest: RawIngest,
     pub auth: RawAuth,
     pub privacy: RawPrivacy,
+    pub drift: RawDrift,
+    pub jobs: RawJobs,
+    /// `[[monitors]]`: drift monitors; none means the default monitor (see [`RawDrift`]).
+    pub monitors: Vec<crate::drift::monitor::RawMonitor>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDrift {
+    /// With no `[[monitors]]`, watch every model with the default monitor.
+    pub default_monitor: bool,
+    /// Per model, the features with the largest effect that get their own metric series;
+    /// the rest are counted in `flywheel_drift_features`.
+    pub metric_top_features: usize,
+}
+
+impl Default for RawDrift {
+    fn default() -> Self {
+        Self {
+            default_monitor: true,
+            metric_top_features: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawJobs {
+    /// How often the scheduler looks at the clock, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// A job's lease lasts this long and is renewed while it runs; a crashed runner's lease
+    /// expires after it.
+    pub lease_ttl_secs: u64,
+}
+
+impl Default for RawJobs {
+    fn default() -> Self {
+        Self {
+            poll_interval_ms: 1000,
+            lease_ttl_secs: 300,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -143,6 +185,9 @@ pub struct Config {
     pub auth: RawAuth,
     pub hmac_key: Option<String>,
     pub activity_ttl_days: u32,
+    pub drift: RawDrift,
+    pub jobs: RawJobs,
+    pub monitors: Vec<crate::drift::monitor::Monitor>,
 }
 
 /// Every problem found in a config, each naming the key.
@@ -220,6 +265,10 @@ fn parse_lenient(text: &str) -> (Option<RawConfig>, Vec<String>) {
     let table_ref = &original;
     let mut errors = Vec::new();
     for (section, value) in table_ref {
+        if let Some(items) = value.as_array() {
+            check_array(section, items, &mut table, &mut errors);
+            continue;
+        }
         let Some(inner) = value.as_table() else {
             errors.push(format!("{section}: expected a [{section}] table"));
             table.remove(section);
@@ -253,6 +302,46 @@ fn parse_lenient(text: &str) -> (Option<RawConfig>, Vec<String>) {
             (None, errors)
         }
     }
+}
+
+/// An array of tables (`[[monitors]]`): each element's keys are checked on their own, and a
+/// bad element is left out whole.
+fn check_array(
+    section: &str,
+    items: &[toml::Value],
+    table: &mut toml::Table,
+    errors: &mut Vec<String>,
+) {
+    let probe_one = |v: toml::Value| {
+        let mut probe = toml::Table::new();
+        probe.insert(section.to_owned(), toml::Value::Array(vec![v]));
+        RawConfig::deserialize(toml::Value::Table(probe))
+    };
+    let mut kept = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(inner) = item.as_table() else {
+            errors.push(format!("{section}[{i}]: expected a [[{section}]] table"));
+            continue;
+        };
+        if let Err(e) = probe_one(toml::Value::Table(toml::Table::new())) {
+            errors.push(format!("{section}: {}", e.message().trim()));
+            table.remove(section);
+            return;
+        }
+        let mut ok = true;
+        for (key, v) in inner {
+            let mut one = toml::Table::new();
+            one.insert(key.clone(), v.clone());
+            if let Err(e) = probe_one(toml::Value::Table(one)) {
+                errors.push(format!("{section}[{i}].{key}: {}", e.message().trim()));
+                ok = false;
+            }
+        }
+        if ok {
+            kept.push(item.clone());
+        }
+    }
+    table.insert(section.to_owned(), toml::Value::Array(kept));
 }
 
 /// Read and check a config file.
@@ -396,6 +485,36 @@ impl RawConfig {
         if self.privacy.activity_ttl_days == 0 {
             errors.push("privacy.activity_ttl_days: must be greater than 0".into());
         }
+        positive(
+            &mut errors,
+            "jobs.poll_interval_ms",
+            self.jobs.poll_interval_ms,
+        );
+        positive(&mut errors, "jobs.lease_ttl_secs", self.jobs.lease_ttl_secs);
+        let raw_monitors = if self.monitors.is_empty() && self.drift.default_monitor {
+            vec![crate::drift::monitor::RawMonitor::default()]
+        } else {
+            self.monitors.clone()
+        };
+        let mut monitors = Vec::new();
+        for (n, m) in raw_monitors.iter().enumerate() {
+            let key = if self.monitors.is_empty() {
+                "the default monitor".to_owned()
+            } else {
+                format!("monitors[{n}]")
+            };
+            let b = self.ingest.bucket_secs;
+            let bucket = (b >= 60 && 86_400 % b == 0).then_some(b);
+            if let Some(m) = m.validate(&key, bucket, &mut errors) {
+                if monitors
+                    .iter()
+                    .any(|o: &crate::drift::monitor::Monitor| o.name == m.name)
+                {
+                    errors.push(format!("{key}.name: {:?} is used twice", m.name));
+                }
+                monitors.push(m);
+            }
+        }
         match (listen, backend, errors.is_empty()) {
             (Some(listen), Some(backend), true) => Ok(Config {
                 listen,
@@ -407,6 +526,9 @@ impl RawConfig {
                 auth: self.auth,
                 hmac_key: self.privacy.hmac_key,
                 activity_ttl_days: self.privacy.activity_ttl_days,
+                drift: self.drift,
+                jobs: self.jobs,
+                monitors,
             }),
             _ => Err(ConfigErrors(errors)),
         }

@@ -35,6 +35,9 @@
 //! values), its binning (Sturges over the pooled sample), zero fill, natural-log JS,
 //! goodness-of-fit chi-square, and thresholds; no minimum sample size and no second gate.
 
+pub mod baseline;
+pub mod monitor;
+pub mod run;
 pub mod sketch;
 
 use crate::stats::binning::{self, BinningRule};
@@ -45,6 +48,7 @@ use crate::stats::two_sample::{
     wasserstein_normed,
 };
 use crate::stats::{Sample, StatError, StatResult};
+use crate::summary::FeatureSummary;
 use serde::Serialize;
 
 /// What a column holds.
@@ -75,6 +79,14 @@ pub enum ColumnValues {
     },
     /// Categorical and binary columns as counts per category (missing already removed).
     Categorical(CategoryCounts),
+    /// Numeric values known through stored summaries (the drift jobs): KS, Wasserstein, normed
+    /// Wasserstein and the binned statistics (PSI, KL, JS, Hellinger) come from the quantile
+    /// sketches ([`sketch`], error bounds there); statistics that need raw values (Anderson–
+    /// Darling, Cramér–von Mises, energy) and counting numbers as categories are undefined.
+    Summarised {
+        reference: Box<FeatureSummary>,
+        current: Box<FeatureSummary>,
+    },
 }
 
 /// Counts per category on both sides, over the union of categories (sorted).
@@ -134,6 +146,9 @@ impl ColumnInput {
         match &self.values {
             ColumnValues::Numeric { reference, current } => (reference.len(), current.len()),
             ColumnValues::Categorical(c) => (c.n_reference(), c.n_current()),
+            ColumnValues::Summarised { reference, current } => {
+                (reference.moments.n as usize, current.moments.n as usize)
+            }
         }
     }
 }
@@ -316,6 +331,10 @@ pub fn evidently_method(input: &ColumnInput) -> Method {
             Sample::pooled_distinct(reference, current).len()
         }
         ColumnValues::Categorical(c) => c.keys.len(),
+        // Stored summaries hold a sketch, not every distinct value; past k values there are many.
+        ColumnValues::Summarised { reference, current } => {
+            (reference.sketch.retained() + current.sketch.retained()).max(6)
+        }
     };
     let numeric_many = input.kind == Kind::Numeric && distinct > 5;
     if n_ref <= 1000 {
@@ -342,12 +361,20 @@ fn default_threshold(m: Method) -> f64 {
 }
 
 /// Category counts of a column (numeric values grouped by value), for chi-square and friends.
-fn counts_of(values: &ColumnValues) -> std::borrow::Cow<'_, CategoryCounts> {
+fn counts_of(values: &ColumnValues) -> StatResult<std::borrow::Cow<'_, CategoryCounts>> {
     match values {
-        ColumnValues::Categorical(c) => std::borrow::Cow::Borrowed(c),
-        ColumnValues::Numeric { reference, current } => {
-            std::borrow::Cow::Owned(CategoryCounts::from_samples(reference, current))
-        }
+        ColumnValues::Categorical(c) => Ok(std::borrow::Cow::Borrowed(c)),
+        ColumnValues::Numeric { reference, current } => Ok(std::borrow::Cow::Owned(
+            CategoryCounts::from_samples(reference, current),
+        )),
+        ColumnValues::Summarised { .. } => Err(needs_raw("counting values as categories")),
+    }
+}
+
+fn needs_raw(what: &'static str) -> StatError {
+    StatError::Undefined {
+        statistic: what,
+        reason: "needs raw values; stored summaries support ks, wasserstein, wasserstein_normed, psi, kl, jensenshannon and hellinger".into(),
     }
 }
 
@@ -383,16 +410,23 @@ pub fn compute(
         ColumnValues::Numeric { reference, current } => Some((reference, current)),
         _ => None,
     };
-    let binned = || -> binning::Binned {
+    let binned = || -> StatResult<binning::Binned> {
         match (&input.values, compat) {
             (ColumnValues::Numeric { reference, current }, Compat::Flywheel) => {
-                binning::bin_numeric(reference, current, binning_rule)
+                Ok(binning::bin_numeric(reference, current, binning_rule))
             }
             (ColumnValues::Numeric { reference, current }, Compat::Evidently) => {
-                binning::evidently_shares(reference, current)
+                Ok(binning::evidently_shares(reference, current))
             }
-            (ColumnValues::Categorical(c), _) => c.binned(),
+            (ColumnValues::Categorical(c), _) => Ok(c.binned()),
+            (ColumnValues::Summarised { reference, current }, _) => {
+                sketch::bin(reference, current, binning_rule)
+            }
         }
+    };
+    let summarised = match &input.values {
+        ColumnValues::Summarised { reference, current } => Some((&**reference, &**current)),
+        _ => None,
     };
     let need = |side: usize| -> StatResult<()> {
         if side == 0 {
@@ -409,6 +443,22 @@ pub fn compute(
     need(nc)?;
     match method {
         Method::Auto => unreachable!("auto is resolved before compute"),
+        Method::Ks if summarised.is_some() => {
+            let (r, c) = summarised.ok_or_else(|| not_numeric("ks"))?;
+            let (_, p) = sketch::ks(r, c)?;
+            Ok((p, Some(p)))
+        }
+        Method::Wasserstein if summarised.is_some() => {
+            let (r, c) = summarised.ok_or_else(|| not_numeric("wasserstein"))?;
+            Ok((sketch::wasserstein(r, c)?, None))
+        }
+        Method::WassersteinNormed if summarised.is_some() => {
+            let (r, c) = summarised.ok_or_else(|| not_numeric("wasserstein_normed"))?;
+            Ok((sketch::wasserstein_normed(r, c)?, None))
+        }
+        Method::Energy | Method::Anderson | Method::Cramervonmises if summarised.is_some() => {
+            Err(needs_raw("method"))
+        }
         Method::Ks => {
             let (r, c) = numeric.ok_or_else(|| not_numeric("ks"))?;
             let k = ks_2samp(r, c)?;
@@ -437,7 +487,7 @@ pub fn compute(
             Ok((t.p_value.unwrap_or(f64::NAN), t.p_value))
         }
         Method::Chisquare => {
-            let c = counts_of(&input.values);
+            let c = counts_of(&input.values)?;
             let p = match compat {
                 Compat::Flywheel => chi2_contingency(&c.reference, &c.current, true)?.p_value,
                 Compat::Evidently => chisquare_goodness_of_fit(&c.reference, &c.current)?
@@ -447,13 +497,14 @@ pub fn compute(
             Ok((p, Some(p)))
         }
         Method::Ztest => {
-            let (x1, n1, x2, n2) = binary_counts(&counts_of(&input.values));
+            let counts = counts_of(&input.values)?;
+            let (x1, n1, x2, n2) = binary_counts(&counts);
             let t = z_test_proportions(x1, n1, x2, n2)?;
             let p = t.p_value.unwrap_or(1.0);
             Ok((p, Some(p)))
         }
         Method::Jensenshannon => {
-            let b = binned();
+            let b = binned()?;
             let base = match compat {
                 Compat::Flywheel => Some(2.0),
                 Compat::Evidently => None,
@@ -461,7 +512,7 @@ pub fn compute(
             Ok((binning::js_distance(&b.reference, &b.current, base), None))
         }
         Method::Psi | Method::Kl => {
-            let b = binned();
+            let b = binned()?;
             let (r, c) = match compat {
                 Compat::Flywheel => (
                     binning::floor_zero_shares(&b.reference),
@@ -487,7 +538,7 @@ pub fn compute(
                 None,
             )),
             _ => {
-                let b = binned();
+                let b = binned()?;
                 Ok((binning::hellinger_shares(&b.reference, &b.current), None))
             }
         },
@@ -509,8 +560,13 @@ fn effect_and_significance(input: &ColumnInput) -> StatResult<(f64, f64, f64)> {
             let p = ks_2samp(reference, current)?.p_value;
             Ok((effect, NUMERIC_EFFECT_THRESHOLD, p))
         }
+        (ColumnValues::Summarised { reference, current }, _) => {
+            let effect = sketch::wasserstein_normed(reference, current)?;
+            let (_, p) = sketch::ks(reference, current)?;
+            Ok((effect, NUMERIC_EFFECT_THRESHOLD, p))
+        }
         _ => {
-            let b = counts_of(&input.values).binned();
+            let b = counts_of(&input.values)?.binned();
             let effect = binning::js_distance(&b.reference, &b.current, Some(2.0));
             let p = chi2_contingency(&b.reference_counts, &b.current_counts, true)?.p_value;
             Ok((effect, CATEGORICAL_EFFECT_THRESHOLD, p))

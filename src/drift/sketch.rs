@@ -276,6 +276,34 @@ mod tests {
         check_pair(&p1, &p2, "poisson with ties");
     }
 
+    /// The service's pattern: a baseline merged from many hourly summaries against one hour.
+    #[test]
+    fn merged_hourly_summaries_track_exact_statistics() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let norm = Normal::new(0.0, 1.0).expect("normal");
+        for trial in 0..20 {
+            let hours: Vec<Vec<f64>> = (0..24)
+                .map(|_| (0..400).map(|_| norm.sample(&mut rng)).collect())
+                .collect();
+            let mut merged = FeatureSummary::default();
+            for h in &hours {
+                merged.merge(&summarise(h));
+            }
+            let all: Vec<f64> = hours.concat();
+            let cur: Vec<f64> = (0..400).map(|_| norm.sample(&mut rng)).collect();
+            let sc = summarise(&cur);
+            let (er, ec) = (Sample::new(all), Sample::new(cur));
+            let ew = two_sample::wasserstein_normed(&er, &ec).expect("w");
+            let aw = wasserstein_normed(&merged, &sc).expect("w");
+            let ed = two_sample::ks_2samp_asymp(&er, &ec).expect("ks").statistic;
+            let (ad, _) = ks(&merged, &sc).expect("ks");
+            assert!(
+                (aw - ew).abs() <= 0.01 && (ad - ed).abs() <= 0.012,
+                "trial {trial}: normed W {aw} vs {ew}, D {ad} vs {ed}"
+            );
+        }
+    }
+
     #[test]
     fn small_summaries_are_exact() {
         let r: Vec<f64> = (0..300).map(|i| (i as f64 * 0.37).sin()).collect();

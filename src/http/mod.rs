@@ -2,6 +2,7 @@
 //! errors become status codes ([`ApiError`]).
 
 mod events;
+pub mod jobs;
 mod read;
 
 use crate::config::Config;
@@ -29,6 +30,7 @@ pub fn system_clock() -> Clock {
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    pub jobs: Arc<crate::app::Jobs>,
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub ingest: IngestHandle,
@@ -209,6 +211,9 @@ async fn fallback() -> ApiError {
     ApiError::not_found("no such route; see README.md for the API")
 }
 
+/// Largest reference dataset accepted by `POST /v1/baselines` (larger ones: the CLI).
+pub const MAX_BASELINE_BYTES: usize = 256 << 20;
+
 /// Build the router from state.
 pub fn router(state: AppState) -> Router {
     let ingest = Router::new()
@@ -220,6 +225,17 @@ pub fn router(state: AppState) -> Router {
     let read = Router::new()
         .route("/v1/models", get(read::models))
         .route("/v1/models/{id}/features", get(read::features))
+        .route("/v1/jobs", get(jobs::list_jobs))
+        .route("/v1/jobs/runs", get(jobs::list_runs))
+        .route("/v1/jobs/{name}/run", post(jobs::run_job))
+        .route("/v1/drift/latest", get(jobs::drift_latest))
+        .route("/v1/drift", get(jobs::drift_history))
+        .route(
+            "/v1/baselines",
+            get(jobs::list_baselines)
+                .post(jobs::upload_baseline)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_BASELINE_BYTES)),
+        )
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), Guard::Read),
             auth,

@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-fn rfc3339_us(us: i64) -> String {
+pub(super) fn rfc3339_us(us: i64) -> String {
     DateTime::<Utc>::from_timestamp_micros(us)
         .map(|t| t.to_rfc3339_opts(SecondsFormat::Micros, true))
         .unwrap_or_default()
@@ -159,7 +159,7 @@ pub struct FeaturesResponse {
     pub features: Vec<FeatureInfo>,
 }
 
-fn parse_time(field: &str, s: &str) -> Result<i64, ApiError> {
+pub(super) fn parse_time(field: &str, s: &str) -> Result<i64, ApiError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp())
         .map_err(|e| {

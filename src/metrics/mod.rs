@@ -7,10 +7,10 @@
 //! README.md lists every metric; a test checks the list against this module.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 /// At most this many distinct `model` label values; more share the value `_other`.
@@ -28,7 +28,50 @@ pub struct Metrics {
     pub ingest_pending_events: IntGauge,
     pub ingest_overload: IntCounter,
     pub build_info: IntGaugeVec,
+    pub task_last_success: GaugeVec,
+    pub task_runs: IntCounterVec,
+    pub task_duration: HistogramVec,
+    pub drift_score: GaugeVec,
+    pub drift_threshold: GaugeVec,
+    pub drift_p_value: GaugeVec,
+    pub drift_detected: GaugeVec,
+    pub drifted_features_ratio: GaugeVec,
+    pub drift_features: GaugeVec,
+    pub dataset_drift: GaugeVec,
     models: Mutex<HashSet<String>>,
+    /// (monitor, model) → the per-feature label sets currently exported, so that a feature that
+    /// leaves the top list is removed rather than left stale.
+    drift_series: Mutex<HashMap<(String, String), Vec<FeatureLabels>>>,
+}
+
+/// model, monitor, feature, kind, method.
+type FeatureLabels = [String; 5];
+
+/// One feature's drift figures, as exported.
+#[derive(Debug, Clone)]
+pub struct DriftSeries {
+    pub feature: String,
+    pub kind: String,
+    pub method: String,
+    pub score: Option<f64>,
+    pub threshold: f64,
+    pub p_value: Option<f64>,
+    /// The persistent (N of M windows) decision.
+    pub alerting: bool,
+}
+
+/// What a drift run exports for one (monitor, model).
+#[derive(Debug, Clone)]
+pub struct DriftExport {
+    pub monitor: String,
+    pub model: String,
+    /// Every feature, largest effect first; the first `top` get their own series.
+    pub features: Vec<DriftSeries>,
+    pub top: usize,
+    pub drifted_ratio: f64,
+    pub dataset_drift: bool,
+    /// decision → number of features.
+    pub decisions: Vec<(&'static str, usize)>,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -95,6 +138,94 @@ impl Metrics {
             ),
             &["version"],
         )?;
+        let task_last_success = GaugeVec::new(
+            Opts::new(
+                "flywheel_task_last_success_timestamp_seconds",
+                "When each scheduled task last finished successfully (Unix time, service clock).",
+            ),
+            &["task"],
+        )?;
+        let task_runs = IntCounterVec::new(
+            Opts::new(
+                "flywheel_task_runs_total",
+                "Scheduled task runs, by task and outcome (success, failure).",
+            ),
+            &["task", "outcome"],
+        )?;
+        let task_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "flywheel_task_duration_seconds",
+                "Wall time of scheduled task runs, by task.",
+            )
+            .buckets(vec![
+                0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+            ]),
+            &["task"],
+        )?;
+        let feature_labels = &["model", "monitor", "feature", "kind", "method"];
+        let drift_score = GaugeVec::new(
+            Opts::new(
+                "flywheel_drift_score",
+                "Drift of a feature in the latest window: the effect size (normed Wasserstein, Jensen-Shannon) under the default decision, else the method's statistic. Top features by effect per model.",
+            ),
+            feature_labels,
+        )?;
+        let drift_threshold = GaugeVec::new(
+            Opts::new(
+                "flywheel_drift_threshold",
+                "The threshold flywheel_drift_score is compared with (same labels).",
+            ),
+            feature_labels,
+        )?;
+        let drift_p_value = GaugeVec::new(
+            Opts::new(
+                "flywheel_drift_p_value",
+                "p-value of the feature's drift test in the latest window (Benjamini-Hochberg adjusted under the default decision).",
+            ),
+            feature_labels,
+        )?;
+        let drift_detected = GaugeVec::new(
+            Opts::new(
+                "flywheel_drift_detected",
+                "1 when the feature drifted in at least N of the last M windows (the monitor's persistence), else 0.",
+            ),
+            feature_labels,
+        )?;
+        let drifted_features_ratio = GaugeVec::new(
+            Opts::new(
+                "flywheel_drifted_features_ratio",
+                "Share of a model's features (with a decision) that drifted in the latest window.",
+            ),
+            &["model", "monitor"],
+        )?;
+        let drift_features = GaugeVec::new(
+            Opts::new(
+                "flywheel_drift_features",
+                "Features of a model by decision in the latest window (drift, no_drift, insufficient_data): the aggregate over every feature, including those without their own series.",
+            ),
+            &["model", "monitor", "decision"],
+        )?;
+        let dataset_drift = GaugeVec::new(
+            Opts::new(
+                "flywheel_dataset_drift_detected",
+                "1 when the share of drifted features reached the monitor's drift_share in the latest window.",
+            ),
+            &["model", "monitor"],
+        )?;
+        for c in [
+            Box::new(task_last_success.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(task_runs.clone()),
+            Box::new(task_duration.clone()),
+            Box::new(drift_score.clone()),
+            Box::new(drift_threshold.clone()),
+            Box::new(drift_p_value.clone()),
+            Box::new(drift_detected.clone()),
+            Box::new(drifted_features_ratio.clone()),
+            Box::new(drift_features.clone()),
+            Box::new(dataset_drift.clone()),
+        ] {
+            registry.register(c)?;
+        }
         for c in [
             Box::new(events_ingested.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(events_rejected.clone()),
@@ -131,7 +262,18 @@ impl Metrics {
             ingest_pending_events,
             ingest_overload,
             build_info,
+            task_last_success,
+            task_runs,
+            task_duration,
+            drift_score,
+            drift_threshold,
+            drift_p_value,
+            drift_detected,
+            drifted_features_ratio,
+            drift_features,
+            dataset_drift,
             models: Mutex::new(HashSet::new()),
+            drift_series: Mutex::new(HashMap::new()),
         })
     }
 
@@ -170,5 +312,82 @@ impl Metrics {
         self.store_write_duration
             .with_label_values(&[op])
             .observe(secs);
+    }
+}
+
+impl Metrics {
+    /// Register a scheduled task so its series exist (at 0) before its first run.
+    pub fn declare_task(&self, task: &str) {
+        for outcome in ["success", "failure"] {
+            self.task_runs.with_label_values(&[task, outcome]);
+        }
+        self.task_duration.with_label_values(&[task]);
+    }
+
+    pub fn observe_task(&self, task: &str, outcome: &str, secs: f64, now_us: i64) {
+        self.task_runs.with_label_values(&[task, outcome]).inc();
+        self.task_duration.with_label_values(&[task]).observe(secs);
+        if outcome == "success" {
+            self.task_last_success
+                .with_label_values(&[task])
+                .set(now_us as f64 / 1e6);
+        }
+    }
+
+    /// Export a drift run's latest figures for one (monitor, model), replacing the previous.
+    pub fn publish_drift(&self, d: &DriftExport) {
+        let model = self.model_label(&d.model);
+        let key = (d.monitor.clone(), model.clone());
+        let mut series = match self.drift_series.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(old) = series.remove(&key) {
+            for l in old {
+                let l: Vec<&str> = l.iter().map(String::as_str).collect();
+                for g in [
+                    &self.drift_score,
+                    &self.drift_threshold,
+                    &self.drift_p_value,
+                    &self.drift_detected,
+                ] {
+                    let _ = g.remove_label_values(&l);
+                }
+            }
+        }
+        let mut now = Vec::new();
+        for f in d.features.iter().take(d.top) {
+            let l = [
+                model.clone(),
+                d.monitor.clone(),
+                f.feature.clone(),
+                f.kind.clone(),
+                f.method.clone(),
+            ];
+            let lr: Vec<&str> = l.iter().map(String::as_str).collect();
+            if let Some(s) = f.score {
+                self.drift_score.with_label_values(&lr).set(s);
+            }
+            self.drift_threshold.with_label_values(&lr).set(f.threshold);
+            if let Some(p) = f.p_value {
+                self.drift_p_value.with_label_values(&lr).set(p);
+            }
+            self.drift_detected
+                .with_label_values(&lr)
+                .set(if f.alerting { 1.0 } else { 0.0 });
+            now.push(l);
+        }
+        series.insert(key, now);
+        self.drifted_features_ratio
+            .with_label_values(&[&model, &d.monitor])
+            .set(d.drifted_ratio);
+        self.dataset_drift
+            .with_label_values(&[&model, &d.monitor])
+            .set(if d.dataset_drift { 1.0 } else { 0.0 });
+        for (decision, n) in &d.decisions {
+            self.drift_features
+                .with_label_values(&[model.as_str(), d.monitor.as_str(), decision])
+                .set(*n as f64);
+        }
     }
 }

@@ -54,6 +54,67 @@ pub struct SummaryRow {
     pub summary: FeatureSummary,
 }
 
+/// A reference dataset kept as summaries.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BaselineInfo {
+    pub name: String,
+    pub model: String,
+    pub created_at_us: i64,
+    pub rows: u64,
+    /// Where it came from (`upload:csv`, `upload:ndjson`, `cli:FILE`).
+    pub source: String,
+    /// Number of (class, feature) summaries.
+    pub features: u64,
+}
+
+/// One summary of a baseline.
+#[derive(Debug, Clone)]
+pub struct NamedSummary {
+    pub class: SeriesClass,
+    pub name: String,
+    pub summary: FeatureSummary,
+}
+
+/// One run of a scheduled job for one window (seconds since the epoch).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct JobRun {
+    pub job: String,
+    pub window_start: i64,
+    pub window_end: i64,
+    /// The scheduled fire time this run is for.
+    pub fired_at: i64,
+    pub started_at_us: i64,
+    pub duration_us: i64,
+    /// `success` or `failure`.
+    pub outcome: String,
+    /// The run's inputs and figures (baseline, config hash, sample sizes) or its error.
+    pub detail: serde_json::Value,
+}
+
+/// What a job computed for one (model, subject) in one window.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ResultRow {
+    pub job: String,
+    pub model: String,
+    pub subject: String,
+    pub window_start: i64,
+    pub window_end: i64,
+    pub data: serde_json::Value,
+}
+
+/// Which results to read: `window_end` in `(from, to]`; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct ResultQuery {
+    /// Jobs whose name starts with this.
+    pub job_prefix: Option<String>,
+    pub model: Option<String>,
+    pub subject: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Newest first, at most this many (default: all, oldest first).
+    pub latest: Option<i64>,
+}
+
 /// A dedup chunk: the event-id hashes first seen in one checkpoint interval, sorted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DedupChunk {
@@ -112,6 +173,48 @@ pub trait Store: Send + Sync + 'static {
 
     /// Evaluation or deploy records of one model, oldest first.
     async fn records(&self, model: &str, event_type: EventType) -> Result<Vec<Event>, StoreError>;
+
+    /// Store a reference dataset's summaries under `info.name`, replacing any earlier one.
+    async fn put_baseline(
+        &self,
+        info: &BaselineInfo,
+        summaries: &[NamedSummary],
+    ) -> Result<(), StoreError>;
+
+    /// Every stored reference dataset, by name.
+    async fn baselines(&self) -> Result<Vec<BaselineInfo>, StoreError>;
+
+    /// One reference dataset's summaries, if it exists.
+    async fn baseline_summaries(
+        &self,
+        name: &str,
+    ) -> Result<Option<(BaselineInfo, Vec<NamedSummary>)>, StoreError>;
+
+    /// Record a run and its results in one transaction, replacing an earlier run of the same
+    /// (job, window) and all of its results: rerunning a window never duplicates.
+    async fn save_run(&self, run: &JobRun, results: &[ResultRow]) -> Result<(), StoreError>;
+
+    /// Runs, newest first; of one job if given; at most `limit`.
+    async fn runs(&self, job: Option<&str>, limit: i64) -> Result<Vec<JobRun>, StoreError>;
+
+    /// The latest fire time a job has a recorded run for (successful or not).
+    async fn last_fire(&self, job: &str) -> Result<Option<i64>, StoreError>;
+
+    /// Stored results, ordered by window end (see [`ResultQuery`]).
+    async fn results(&self, q: &ResultQuery) -> Result<Vec<ResultRow>, StoreError>;
+
+    /// Take or renew the lease on `job` for `holder` until `now_us + ttl_us`; false when another
+    /// holder has an unexpired lease.
+    async fn try_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now_us: i64,
+        ttl_us: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Give a lease back (only if `holder` has it).
+    async fn release_lease(&self, job: &str, holder: &str) -> Result<(), StoreError>;
 }
 
 pub(crate) fn decode_summary(data: &[u8]) -> Result<FeatureSummary, StoreError> {

@@ -329,4 +329,252 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    async fn put_baseline(
+        &self,
+        info: &BaselineInfo,
+        summaries: &[NamedSummary],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM baseline_summaries WHERE name = ?")
+            .bind(&info.name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO baselines (name, model, created_at_us, rows, source) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&info.name)
+        .bind(&info.model)
+        .bind(info.created_at_us)
+        .bind(info.rows as i64)
+        .bind(&info.source)
+        .execute(&mut *tx)
+        .await?;
+        for s in summaries {
+            sqlx::query(
+                "INSERT INTO baseline_summaries (name, class, feature, data) VALUES (?, ?, ?, ?)",
+            )
+            .bind(&info.name)
+            .bind(s.class.as_str())
+            .bind(&s.name)
+            .bind(encode_summary(&s.summary))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn baselines(&self) -> Result<Vec<BaselineInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.name, b.model, b.created_at_us, b.rows, b.source,
+                    (SELECT count(*) FROM baseline_summaries s WHERE s.name = b.name)
+             FROM baselines b ORDER BY b.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| baseline_info(&r)).collect())
+    }
+
+    async fn baseline_summaries(
+        &self,
+        name: &str,
+    ) -> Result<Option<(BaselineInfo, Vec<NamedSummary>)>, StoreError> {
+        let Some(info) = sqlx::query(
+            "SELECT b.name, b.model, b.created_at_us, b.rows, b.source,
+                    (SELECT count(*) FROM baseline_summaries s WHERE s.name = b.name)
+             FROM baselines b WHERE b.name = ?",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT class, feature, data FROM baseline_summaries WHERE name = ? ORDER BY class, feature",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        let sums = rows
+            .into_iter()
+            .map(|r| {
+                Ok(NamedSummary {
+                    class: parse_class(&r.get::<String, _>(0))?,
+                    name: r.get(1),
+                    summary: decode_summary(&r.get::<Vec<u8>, _>(2))?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some((baseline_info(&info), sums)))
+    }
+
+    async fn save_run(&self, run: &JobRun, results: &[ResultRow]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM results WHERE job = ? AND window_end = ?")
+            .bind(&run.job)
+            .bind(run.window_end)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO job_runs (job, window_start, window_end, fired_at, started_at_us, duration_us, outcome, detail)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&run.job)
+        .bind(run.window_start)
+        .bind(run.window_end)
+        .bind(run.fired_at)
+        .bind(run.started_at_us)
+        .bind(run.duration_us)
+        .bind(&run.outcome)
+        .bind(run.detail.to_string())
+        .execute(&mut *tx)
+        .await?;
+        for r in results {
+            sqlx::query(
+                "INSERT OR REPLACE INTO results (job, model, subject, window_start, window_end, data) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&r.job)
+            .bind(&r.model)
+            .bind(&r.subject)
+            .bind(r.window_start)
+            .bind(r.window_end)
+            .bind(r.data.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn runs(&self, job: Option<&str>, limit: i64) -> Result<Vec<JobRun>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT job, window_start, window_end, fired_at, started_at_us, duration_us, outcome, detail
+             FROM job_runs WHERE (? IS NULL OR job = ?) ORDER BY started_at_us DESC, job LIMIT ?",
+        )
+        .bind(job)
+        .bind(job)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(JobRun {
+                    job: r.get(0),
+                    window_start: r.get(1),
+                    window_end: r.get(2),
+                    fired_at: r.get(3),
+                    started_at_us: r.get(4),
+                    duration_us: r.get(5),
+                    outcome: r.get(6),
+                    detail: parse_json("job_runs.detail", &r.get::<String, _>(7))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn last_fire(&self, job: &str) -> Result<Option<i64>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT max(fired_at) FROM job_runs WHERE job = ?")
+                .bind(job)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn results(&self, q: &ResultQuery) -> Result<Vec<ResultRow>, StoreError> {
+        let prefix = q.job_prefix.as_ref().map(|p| {
+            format!(
+                "{}%",
+                p.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
+        let order = if q.latest.is_some() { "DESC" } else { "ASC" };
+        let sql = format!(
+            "SELECT job, model, subject, window_start, window_end, data FROM results
+             WHERE (?1 IS NULL OR job LIKE ?1 ESCAPE '\\') AND (?2 IS NULL OR model = ?2)
+               AND (?3 IS NULL OR subject = ?3) AND (?4 IS NULL OR window_end > ?4)
+               AND (?5 IS NULL OR window_end <= ?5)
+             ORDER BY window_end {order}, job, model, subject LIMIT ?6"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(prefix)
+            .bind(&q.model)
+            .bind(&q.subject)
+            .bind(q.from)
+            .bind(q.to)
+            .bind(q.latest.unwrap_or(-1))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(ResultRow {
+                    job: r.get(0),
+                    model: r.get(1),
+                    subject: r.get(2),
+                    window_start: r.get(3),
+                    window_end: r.get(4),
+                    data: parse_json("results.data", &r.get::<String, _>(5))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn try_lease(
+        &self,
+        job: &str,
+        holder: &str,
+        now_us: i64,
+        ttl_us: i64,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "INSERT INTO leases (job, holder, expires_at_us) VALUES (?1, ?2, ?3)
+             ON CONFLICT (job) DO UPDATE SET holder = ?2, expires_at_us = ?3
+             WHERE leases.holder = ?2 OR leases.expires_at_us <= ?4",
+        )
+        .bind(job)
+        .bind(holder)
+        .bind(now_us.saturating_add(ttl_us))
+        .bind(now_us)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, job: &str, holder: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM leases WHERE job = ? AND holder = ?")
+            .bind(job)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+fn baseline_info(r: &sqlx::sqlite::SqliteRow) -> BaselineInfo {
+    BaselineInfo {
+        name: r.get(0),
+        model: r.get(1),
+        created_at_us: r.get(2),
+        rows: r.get::<i64, _>(3) as u64,
+        source: r.get(4),
+        features: r.get::<i64, _>(5) as u64,
+    }
+}
+
+fn parse_class(c: &str) -> Result<SeriesClass, StoreError> {
+    SeriesClass::parse(c).ok_or_else(|| StoreError::Corrupt {
+        what: "summary class",
+        detail: c.to_owned(),
+    })
+}
+
+fn parse_json(what: &'static str, s: &str) -> Result<serde_json::Value, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
 }

@@ -1,6 +1,9 @@
 use crate::helpers::*;
 use flywheel::events::Event;
-use flywheel::store::{sqlite::SqliteStore, DedupChunk, Store, StoreError, SummaryRow, TypeCount};
+use flywheel::store::{
+    sqlite::SqliteStore, BaselineInfo, DedupChunk, JobRun, NamedSummary, ResultQuery, ResultRow,
+    Store, StoreError, SummaryRow, TypeCount,
+};
 use flywheel::summary::delta::{Delta, SeriesClass};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -621,6 +624,36 @@ impl Store for SlowStore {
     ) -> Result<Vec<Event>, StoreError> {
         self.inner.records(m, t).await
     }
+    async fn put_baseline(&self, i: &BaselineInfo, s: &[NamedSummary]) -> Result<(), StoreError> {
+        self.inner.put_baseline(i, s).await
+    }
+    async fn baselines(&self) -> Result<Vec<BaselineInfo>, StoreError> {
+        self.inner.baselines().await
+    }
+    async fn baseline_summaries(
+        &self,
+        n: &str,
+    ) -> Result<Option<(BaselineInfo, Vec<NamedSummary>)>, StoreError> {
+        self.inner.baseline_summaries(n).await
+    }
+    async fn save_run(&self, r: &JobRun, rs: &[ResultRow]) -> Result<(), StoreError> {
+        self.inner.save_run(r, rs).await
+    }
+    async fn runs(&self, j: Option<&str>, l: i64) -> Result<Vec<JobRun>, StoreError> {
+        self.inner.runs(j, l).await
+    }
+    async fn last_fire(&self, j: &str) -> Result<Option<i64>, StoreError> {
+        self.inner.last_fire(j).await
+    }
+    async fn results(&self, q: &ResultQuery) -> Result<Vec<ResultRow>, StoreError> {
+        self.inner.results(q).await
+    }
+    async fn try_lease(&self, j: &str, h: &str, n: i64, t: i64) -> Result<bool, StoreError> {
+        self.inner.try_lease(j, h, n, t).await
+    }
+    async fn release_lease(&self, j: &str, h: &str) -> Result<(), StoreError> {
+        self.inner.release_lease(j, h).await
+    }
 }
 
 #[tokio::test]
@@ -635,7 +668,11 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_accepted() 
     };
     let app = Arc::new(
         spawn_app_with(Options {
-            tweak: Box::new(|c| c.ingest.queue_depth = 1),
+            tweak: Box::new(|c| {
+                c.ingest.queue_depth = 1;
+                // No scheduled job may take a queue slot (a run flushes ingest first).
+                c.drift.default_monitor = false;
+            }),
             store: Some(Arc::new(store)),
             dir: Some(dir),
             ..Default::default()

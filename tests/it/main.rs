@@ -4,6 +4,7 @@
 mod helpers;
 
 mod compare_cli;
+mod drift;
 mod durability;
 mod ingest_api;
 mod ops;

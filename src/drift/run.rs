@@ -1,0 +1,482 @@
+//! One drift run: for every model a monitor watches, the window's summaries against the
+//! baseline's, decided feature by feature (see the module docs of `drift`), with persistence
+//! over the previous windows, stored as results and exported as metrics.
+//!
+//! Only summaries are read: the window's buckets, and the baseline as stored summaries (an
+//! uploaded dataset) or the merge of a time range's buckets. Merged time-range baselines are
+//! cached (keyed by model and range, so a rolling baseline is merged once a day), which keeps
+//! a run over 10 models × 100 features well under a second (`BENCHMARKS.md`). The statistics run
+//! on a blocking thread.
+//!
+//! Results (job `drift:<monitor>`, one per model and window):
+//! * subject `<class>/<feature>` (e.g. `input/age`): the feature's [`ColumnReport`] plus its
+//!   class, whether it is alerting (drifted in ≥ N of the last M windows) and the window count;
+//! * subject `_dataset`: the share of drifted features, the dataset decision and the top
+//!   drifted features by effect.
+//!
+//! A run is a pure function of the stored summaries and the results of the previous windows, so
+//! rerunning a past window reproduces its stored result.
+
+use super::monitor::{BaselineSpec, Monitor};
+use super::{compare, CategoryCounts, ColumnInput, ColumnReport, ColumnValues, Decision, Kind};
+use crate::jobs::{Job, Output};
+use crate::metrics::{DriftExport, DriftSeries, Metrics};
+use crate::store::{ResultQuery, ResultRow, Store};
+use crate::summary::delta::SeriesClass;
+use crate::summary::FeatureSummary;
+use async_trait::async_trait;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// (class, feature) → summary, ordered so that merging and reporting are deterministic.
+pub type SummaryMap = BTreeMap<(SeriesClass, String), FeatureSummary>;
+
+/// The subject under which a feature's result is stored.
+pub fn subject(class: SeriesClass, name: &str) -> String {
+    format!("{}/{}", class.as_str(), name)
+}
+
+/// (model, from, to).
+type CacheKey = (String, i64, i64);
+
+/// Features decided together: their options and (class, column) inputs.
+type Group = (super::Options, Vec<(SeriesClass, ColumnInput)>);
+
+/// Merged time-range baselines, by (model, from, to); holds the most recent few.
+#[derive(Default)]
+pub struct BaselineCache {
+    entries: Mutex<Vec<(CacheKey, Arc<SummaryMap>)>>,
+}
+
+const CACHE_ENTRIES: usize = 64;
+
+impl BaselineCache {
+    fn get(&self, key: &(String, i64, i64)) -> Option<Arc<SummaryMap>> {
+        let e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    }
+    fn put(&self, key: (String, i64, i64), v: Arc<SummaryMap>) {
+        let mut e = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        e.retain(|(k, _)| *k != key);
+        e.push((key, v));
+        if e.len() > CACHE_ENTRIES {
+            e.remove(0);
+        }
+    }
+}
+
+/// Merge a model's summaries in `[from, to)` over versions and buckets.
+pub async fn merged_summaries(
+    store: &dyn Store,
+    model: &str,
+    from: i64,
+    to: i64,
+) -> Result<SummaryMap, crate::store::StoreError> {
+    let rows = store.summaries(model, None, from, to).await?;
+    let mut out = SummaryMap::new();
+    for r in rows {
+        match out.entry((r.class, r.name)) {
+            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&r.summary),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(r.summary);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One feature's stored result.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct FeatureResult {
+    pub class: String,
+    pub feature: String,
+    #[serde(flatten)]
+    pub report: serde_json::Value,
+    /// Drifted in at least N of the last M windows (this one included).
+    pub alerting: bool,
+    /// Windows among the last M (this one included) in which it drifted.
+    pub drifted_windows: usize,
+}
+
+pub struct DriftJob {
+    pub monitor: Monitor,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub cache: Arc<BaselineCache>,
+    pub metric_top_features: usize,
+    /// The newest window exported as metrics, per model (catch-up runs of older windows do
+    /// not overwrite newer figures).
+    exported: Mutex<HashMap<String, i64>>,
+}
+
+impl DriftJob {
+    pub fn new(
+        monitor: Monitor,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        cache: Arc<BaselineCache>,
+        metric_top_features: usize,
+    ) -> Self {
+        Self {
+            monitor,
+            store,
+            metrics,
+            cache,
+            metric_top_features,
+            exported: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn baseline(&self, model: &str, window: (i64, i64)) -> anyhow::Result<Arc<SummaryMap>> {
+        match &self.monitor.baseline {
+            BaselineSpec::Dataset { name } => {
+                let (_, sums) = self.store.baseline_summaries(name).await?.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "baseline dataset {name:?} does not exist; upload it with POST /v1/baselines or `flywheel baseline upload`"
+                    )
+                })?;
+                Ok(Arc::new(
+                    sums.into_iter()
+                        .map(|s| ((s.class, s.name), s.summary))
+                        .collect(),
+                ))
+            }
+            spec => {
+                let (from, to) = spec.range_for(window.0, window.1).unwrap_or(window);
+                let key = (model.to_owned(), from, to);
+                if let Some(b) = self.cache.get(&key) {
+                    return Ok(b);
+                }
+                let b = Arc::new(merged_summaries(self.store.as_ref(), model, from, to).await?);
+                self.cache.put(key, b.clone());
+                Ok(b)
+            }
+        }
+    }
+
+    /// Windows among the previous M−1 (by time) in which each subject drifted.
+    async fn previous_drifts(
+        &self,
+        model: &str,
+        window: (i64, i64),
+    ) -> anyhow::Result<HashMap<String, usize>> {
+        let (_, m) = self.monitor.persistence;
+        let mut out = HashMap::new();
+        if m <= 1 {
+            return Ok(out);
+        }
+        let w = self.monitor.window_secs;
+        let rows = self
+            .store
+            .results(&ResultQuery {
+                job_prefix: Some(self.name()),
+                model: Some(model.to_owned()),
+                from: Some(window.1 - m as i64 * w),
+                to: Some(window.1 - w),
+                ..Default::default()
+            })
+            .await?;
+        for r in rows.into_iter().filter(|r| r.job == self.name()) {
+            if r.data.get("decision").and_then(|d| d.as_str()) == Some("drift") {
+                *out.entry(r.subject).or_insert(0) += 1;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The column input for one feature, from its two summaries; `None` when a side has no values.
+fn column(name: &str, r: &FeatureSummary, c: &FeatureSummary) -> Option<ColumnInput> {
+    let numeric = r.moments.n > 0 || c.moments.n > 0;
+    let categorical = r.categories.total() > 0 || c.categories.total() > 0;
+    let values = if numeric && !categorical {
+        ColumnValues::Summarised {
+            reference: Box::new(r.clone()),
+            current: Box::new(c.clone()),
+        }
+    } else if categorical {
+        let mut keys: std::collections::BTreeSet<&str> = r
+            .categories
+            .counts
+            .keys()
+            .chain(c.categories.counts.keys())
+            .map(String::as_str)
+            .collect();
+        let other = r.categories.other + c.categories.other > 0;
+        if other {
+            keys.insert("(other)");
+        }
+        let count = |s: &FeatureSummary, k: &str| {
+            if k == "(other)" && !s.categories.counts.contains_key(k) {
+                s.categories.other
+            } else {
+                s.categories.counts.get(k).copied().unwrap_or(0)
+            }
+        };
+        ColumnValues::Categorical(CategoryCounts {
+            reference: keys.iter().map(|k| count(r, k)).collect(),
+            current: keys.iter().map(|k| count(c, k)).collect(),
+            keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+        })
+    } else {
+        return None;
+    };
+    let kind = match &values {
+        ColumnValues::Categorical(cc) => {
+            if cc.keys.iter().all(|k| k == "true" || k == "false") {
+                Kind::Binary
+            } else {
+                Kind::Categorical
+            }
+        }
+        _ => Kind::Numeric,
+    };
+    Some(ColumnInput {
+        name: name.to_owned(),
+        kind,
+        values,
+    })
+}
+
+/// Decide every watched feature of one model. Pure (runs on a blocking thread).
+pub fn decide(
+    monitor: &Monitor,
+    baseline: &SummaryMap,
+    current: &SummaryMap,
+) -> Vec<(SeriesClass, ColumnReport)> {
+    let empty = FeatureSummary::default();
+    let keys: std::collections::BTreeSet<&(SeriesClass, String)> = baseline
+        .keys()
+        .chain(current.keys())
+        .filter(|(class, name)| monitor.classes.contains(class) && monitor.watches_feature(name))
+        .collect();
+    // Features with the same options are decided together (one Benjamini–Hochberg step).
+    let mut groups: BTreeMap<&'static str, Group> = BTreeMap::new();
+    for key in keys {
+        let (class, name) = key;
+        let r = baseline.get(key).unwrap_or(&empty);
+        let c = current.get(key).unwrap_or(&empty);
+        if let Some(col) = column(name, r, c) {
+            let opts = monitor.options_for(name);
+            groups
+                .entry(opts.method.as_str())
+                .or_insert_with(|| (opts, Vec::new()))
+                .1
+                .push((*class, col));
+        }
+    }
+    let mut out = Vec::new();
+    for (_, (opts, cols)) in groups {
+        let (classes, inputs): (Vec<SeriesClass>, Vec<ColumnInput>) = cols.into_iter().unzip();
+        let report = compare(&inputs, &opts);
+        out.extend(classes.into_iter().zip(report.columns));
+    }
+    out
+}
+
+#[derive(Debug, Serialize)]
+struct ModelDetail {
+    features: usize,
+    drifted: usize,
+    insufficient: usize,
+    share_drifted: f64,
+    dataset_drift: bool,
+    /// Largest current-window sample over the features.
+    n_current_max: usize,
+    n_reference_max: usize,
+}
+
+#[async_trait]
+impl Job for DriftJob {
+    fn name(&self) -> String {
+        self.monitor.job_name()
+    }
+    fn schedule(&self) -> &crate::jobs::schedule::CronSchedule {
+        &self.monitor.schedule
+    }
+    fn max_catch_up(&self) -> usize {
+        self.monitor.max_catch_up
+    }
+    fn window_for(&self, fired_at: i64) -> (i64, i64) {
+        self.monitor.window_for(fired_at)
+    }
+
+    async fn run(&self, _fired_at: i64, window: (i64, i64)) -> anyhow::Result<Output> {
+        let mut models: Vec<String> = self
+            .store
+            .type_counts()
+            .await?
+            .into_iter()
+            .map(|t| t.model)
+            .filter(|m| self.monitor.watches_model(m))
+            .collect();
+        models.dedup();
+        let job = self.name();
+        let mut results = Vec::new();
+        let mut details = BTreeMap::new();
+        for model in models {
+            let current = merged_summaries(self.store.as_ref(), &model, window.0, window.1).await?;
+            if current.is_empty() {
+                continue;
+            }
+            let baseline = self.baseline(&model, window).await?;
+            let previous = self.previous_drifts(&model, window).await?;
+            let monitor = self.monitor.clone();
+            let decided =
+                tokio::task::spawn_blocking(move || decide(&monitor, &baseline, &current)).await?;
+            let (n, m) = self.monitor.persistence;
+            let mut features: Vec<(FeatureResult, &ColumnReport)> = Vec::new();
+            for (class, rep) in &decided {
+                let subj = subject(*class, &rep.column);
+                let windows = previous.get(&subj).copied().unwrap_or(0)
+                    + usize::from(rep.decision == Decision::Drift);
+                let fr = FeatureResult {
+                    class: class.as_str().to_owned(),
+                    feature: rep.column.clone(),
+                    report: serde_json::to_value(rep)?,
+                    alerting: windows >= n,
+                    drifted_windows: windows.min(m),
+                };
+                features.push((fr, rep));
+            }
+            let decided_n = decided
+                .iter()
+                .filter(|(_, r)| r.decision != Decision::InsufficientData)
+                .count();
+            let drifted = decided.iter().filter(|(_, r)| r.drifted).count();
+            let share = if decided_n == 0 {
+                0.0
+            } else {
+                drifted as f64 / decided_n as f64
+            };
+            let dataset_drift = decided_n > 0 && share >= self.monitor.options.drift_share;
+            let effect = |r: &ColumnReport| r.effect.or(r.statistic).unwrap_or(0.0);
+            let mut ranked: Vec<&(FeatureResult, &ColumnReport)> = features.iter().collect();
+            ranked.sort_by(|a, b| {
+                b.0.alerting
+                    .cmp(&a.0.alerting)
+                    .then(effect(b.1).total_cmp(&effect(a.1)))
+                    .then(a.0.feature.cmp(&b.0.feature))
+            });
+            let top_drifted: Vec<serde_json::Value> = ranked
+                .iter()
+                .filter(|(f, r)| r.drifted || f.alerting)
+                .take(10)
+                .map(|(f, r)| {
+                    serde_json::json!({
+                        "class": f.class, "feature": f.feature, "effect": r.effect,
+                        "statistic": r.statistic, "method": r.method, "alerting": f.alerting,
+                    })
+                })
+                .collect();
+            let baseline_desc = self.monitor.baseline.describe();
+            let baseline_range = self.monitor.baseline.range_for(window.0, window.1);
+            let dataset = serde_json::json!({
+                "monitor": self.monitor.name,
+                "baseline": baseline_desc,
+                "baseline_range": baseline_range,
+                "features": decided.len(),
+                "decided": decided_n,
+                "drifted": drifted,
+                "share_drifted": share,
+                "drift_share": self.monitor.options.drift_share,
+                "dataset_drift": dataset_drift,
+                "decision": if decided_n == 0 { "insufficient_data" } else if dataset_drift { "drift" } else { "no_drift" },
+                "alerting_features": features.iter().filter(|f| f.0.alerting).count(),
+                "top_drifted": top_drifted,
+            });
+            // Metrics: only for the newest window seen (catch-up runs come oldest first).
+            let newest = {
+                let mut e = self.exported.lock().unwrap_or_else(|p| p.into_inner());
+                let slot = e.entry(model.clone()).or_insert(i64::MIN);
+                let newest = window.1 >= *slot;
+                if newest {
+                    *slot = window.1;
+                }
+                newest
+            };
+            if newest {
+                let series = ranked
+                    .iter()
+                    .map(|(f, r)| DriftSeries {
+                        feature: f.feature.clone(),
+                        kind: f.class.clone(),
+                        method: match (r.effect, r.kind) {
+                            (Some(_), Kind::Numeric) => "wasserstein_normed".into(),
+                            (Some(_), _) => "jensenshannon".into(),
+                            (None, _) => r.method.as_str().into(),
+                        },
+                        score: r.effect.or(r.statistic),
+                        threshold: r.effect_threshold.unwrap_or(r.threshold),
+                        p_value: r.p_adjusted.or(r.p_value),
+                        alerting: f.alerting,
+                    })
+                    .collect();
+                let count = |d: Decision| decided.iter().filter(|(_, r)| r.decision == d).count();
+                self.metrics.publish_drift(&DriftExport {
+                    monitor: self.monitor.name.clone(),
+                    model: model.clone(),
+                    features: series,
+                    top: self.metric_top_features,
+                    drifted_ratio: share,
+                    dataset_drift,
+                    decisions: vec![
+                        ("drift", count(Decision::Drift)),
+                        ("no_drift", count(Decision::NoDrift)),
+                        ("insufficient_data", count(Decision::InsufficientData)),
+                    ],
+                });
+            }
+            details.insert(
+                model.clone(),
+                ModelDetail {
+                    features: decided.len(),
+                    drifted,
+                    insufficient: decided
+                        .iter()
+                        .filter(|(_, r)| r.decision == Decision::InsufficientData)
+                        .count(),
+                    share_drifted: share,
+                    dataset_drift,
+                    n_current_max: decided.iter().map(|(_, r)| r.n_current).max().unwrap_or(0),
+                    n_reference_max: decided
+                        .iter()
+                        .map(|(_, r)| r.n_reference)
+                        .max()
+                        .unwrap_or(0),
+                },
+            );
+            for (fr, _) in &features {
+                results.push(ResultRow {
+                    job: job.clone(),
+                    model: model.clone(),
+                    subject: subject(
+                        SeriesClass::parse(&fr.class).unwrap_or(SeriesClass::Input),
+                        &fr.feature,
+                    ),
+                    window_start: window.0,
+                    window_end: window.1,
+                    data: serde_json::to_value(fr)?,
+                });
+            }
+            results.push(ResultRow {
+                job: job.clone(),
+                model: model.clone(),
+                subject: "_dataset".into(),
+                window_start: window.0,
+                window_end: window.1,
+                data: dataset,
+            });
+        }
+        Ok(Output {
+            detail: serde_json::json!({
+                "monitor": self.monitor.name,
+                "baseline": self.monitor.baseline.describe(),
+                "config_hash": self.monitor.config_hash,
+                "models": details,
+            }),
+            results,
+        })
+    }
+}
