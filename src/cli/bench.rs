@@ -15,6 +15,7 @@ use crate::synth;
 use clap::{Args, Subcommand};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug, Subcommand)]
@@ -25,6 +26,22 @@ pub enum BenchCommand {
     Dataset(DatasetArgs),
     /// Check drift detection quality on the seeded datasets.
     Detection(DetectionArgs),
+    /// Time drift runs over stored summaries (models × features).
+    Drift(DriftArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    #[arg(long, default_value_t = 10)]
+    pub models: usize,
+    #[arg(long, default_value_t = 100)]
+    pub features: usize,
+    /// Values per feature and hourly bucket.
+    #[arg(long, default_value_t = 2_000)]
+    pub per_bucket: usize,
+    /// Timed runs per configuration.
+    #[arg(long, default_value_t = 5)]
+    pub runs: usize,
 }
 
 #[derive(Debug, Args)]
@@ -68,6 +85,13 @@ pub struct DetectionArgs {
 
 pub async fn run(cmd: BenchCommand) -> i32 {
     match cmd {
+        BenchCommand::Drift(a) => match drift(a).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                2
+            }
+        },
         BenchCommand::Ingest(a) => match ingest(a).await {
             Ok(()) => 0,
             Err(e) => {
@@ -408,4 +432,160 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Drift runs over `models × features` stored summaries: the current window is one hourly
+/// bucket; the baseline is an uploaded dataset (one summary per feature) or `rolling:1d`
+/// (24 hourly buckets, merged on the first run and cached after).
+async fn drift(a: DriftArgs) -> anyhow::Result<()> {
+    use crate::drift::monitor::RawMonitor;
+    use crate::drift::run::{BaselineCache, DriftJob};
+    use crate::jobs::Job;
+    use crate::store::{BaselineInfo, NamedSummary, Store};
+    use crate::summary::delta::{Delta, SeriesClass};
+    use crate::summary::FeatureSummary;
+    use rand::{rngs::StdRng, SeedableRng};
+    use rand_distr::{Distribution, Normal};
+    let dir = tempfile::tempdir()?;
+    let store: Arc<dyn Store> =
+        Arc::new(crate::store::sqlite::SqliteStore::open(dir.path()).await?);
+    let day0 = 1_793_577_600i64; // 2026-11-02T00:00:00Z
+    let hour = 3600i64;
+    let mut rng = StdRng::seed_from_u64(1);
+    let norm = Normal::new(0.0, 1.0)?;
+    let setup = Instant::now();
+    let mut summary = |shift: f64, n: usize| {
+        let mut s = FeatureSummary::default();
+        for _ in 0..n {
+            s.add_number(norm.sample(&mut rng) + shift);
+        }
+        s
+    };
+    for m in 0..a.models {
+        let model = format!("model-{m}");
+        // 24 hourly buckets of day 1 (the rolling:1d baseline) and the first hour of day 2.
+        for b in 0..25i64 {
+            let bucket = day0 + 86_400 - 24 * hour + b * hour;
+            let mut d = Delta::new(hour, crate::summary::kll::DEFAULT_K, 256);
+            let vd = d
+                .models
+                .entry(model.clone())
+                .or_default()
+                .entry("v1".into())
+                .or_default();
+            vd.counts.insert(
+                (crate::events::EventType::Interaction, bucket),
+                crate::summary::delta::CountRec {
+                    n: a.per_bucket as u64,
+                    first_us: bucket * 1_000_000,
+                    last_us: bucket * 1_000_000,
+                },
+            );
+            let g = vd.groups.entry((SeriesClass::Input, bucket)).or_default();
+            for f in 0..a.features {
+                let shift = if b == 24 && f % 10 == 0 { 0.5 } else { 0.0 };
+                g.insert(format!("f{f}"), summary(shift, a.per_bucket));
+            }
+            store.checkpoint(&d, None, 0).await?;
+        }
+        let sums: Vec<NamedSummary> = (0..a.features)
+            .map(|f| NamedSummary {
+                class: SeriesClass::Input,
+                name: format!("f{f}"),
+                summary: summary(0.0, a.per_bucket * 5),
+            })
+            .collect();
+        store
+            .put_baseline(
+                &BaselineInfo {
+                    name: format!("ref-{m}"),
+                    model: model.clone(),
+                    created_at_us: 0,
+                    rows: (a.per_bucket * 5) as u64,
+                    source: "bench".into(),
+                    features: a.features as u64,
+                },
+                &sums,
+            )
+            .await?;
+    }
+    eprintln!(
+        "stored {} models × {} features × 25 hourly buckets in {:.1} s",
+        a.models,
+        a.features,
+        setup.elapsed().as_secs_f64()
+    );
+    let metrics = Arc::new(crate::metrics::Metrics::new()?);
+    let fire = day0 + 86_400 + hour + 300;
+    let window = (day0 + 86_400, day0 + 86_400 + hour);
+    for (label, baseline) in [
+        ("uploaded dataset", "dataset"),
+        ("rolling:1d", "rolling:1d"),
+    ] {
+        // One monitor per model for the dataset case (each model has its own reference).
+        let monitors: Vec<RawMonitor> = if baseline == "dataset" {
+            (0..a.models)
+                .map(|m| RawMonitor {
+                    name: format!("m{m}"),
+                    model: format!("model-{m}"),
+                    baseline: format!("dataset:ref-{m}"),
+                    ..Default::default()
+                })
+                .collect()
+        } else {
+            vec![RawMonitor {
+                baseline: baseline.into(),
+                ..Default::default()
+            }]
+        };
+        let cache = Arc::new(BaselineCache::default());
+        let jobs: Vec<DriftJob> = monitors
+            .iter()
+            .map(|r| {
+                let mut errors = Vec::new();
+                let m = r
+                    .validate("bench", Some(hour), &mut errors)
+                    .ok_or_else(|| anyhow::anyhow!("{errors:?}"))?;
+                Ok(DriftJob::new(
+                    m,
+                    store.clone(),
+                    metrics.clone(),
+                    cache.clone(),
+                    20,
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let mut times = Vec::new();
+        let mut drifted = 0u64;
+        for _ in 0..a.runs {
+            let t = Instant::now();
+            drifted = 0;
+            for j in &jobs {
+                let out = j.run(fire, window).await?;
+                for r in out.results.iter().filter(|r| r.subject == "_dataset") {
+                    drifted += r.data["drifted"].as_u64().unwrap_or(0);
+                }
+            }
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+        }
+        println!(
+            "drift run, {} models × {} features, baseline {label}: first {:.0} ms, then median {:.0} ms ({} runs); {} features drifted (expected {})",
+            a.models,
+            a.features,
+            times[0],
+            median(&mut times[1..].to_vec()),
+            a.runs,
+            drifted,
+            a.models * a.features.div_ceil(10)
+        );
+    }
+    Ok(())
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
