@@ -304,8 +304,8 @@ fn parse_lenient(text: &str) -> (Option<RawConfig>, Vec<String>) {
     }
 }
 
-/// An array of tables (`[[monitors]]`): each element's keys are checked on their own, and a
-/// bad element is left out whole.
+/// An array of tables (`[[monitors]]`): each element's keys are checked on their own; bad keys
+/// are reported and left out, so that the rest of the element is still checked under its index.
 fn check_array(
     section: &str,
     items: &[toml::Value],
@@ -317,29 +317,28 @@ fn check_array(
         probe.insert(section.to_owned(), toml::Value::Array(vec![v]));
         RawConfig::deserialize(toml::Value::Table(probe))
     };
+    if let Err(e) = probe_one(toml::Value::Table(toml::Table::new())) {
+        errors.push(format!("{section}: {}", e.message().trim()));
+        table.remove(section);
+        return;
+    }
     let mut kept = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let Some(inner) = item.as_table() else {
             errors.push(format!("{section}[{i}]: expected a [[{section}]] table"));
+            kept.push(toml::Value::Table(toml::Table::new()));
             continue;
         };
-        if let Err(e) = probe_one(toml::Value::Table(toml::Table::new())) {
-            errors.push(format!("{section}: {}", e.message().trim()));
-            table.remove(section);
-            return;
-        }
-        let mut ok = true;
+        let mut good = inner.clone();
         for (key, v) in inner {
             let mut one = toml::Table::new();
             one.insert(key.clone(), v.clone());
             if let Err(e) = probe_one(toml::Value::Table(one)) {
                 errors.push(format!("{section}[{i}].{key}: {}", e.message().trim()));
-                ok = false;
+                good.remove(key);
             }
         }
-        if ok {
-            kept.push(item.clone());
-        }
+        kept.push(toml::Value::Table(good));
     }
     table.insert(section.to_owned(), toml::Value::Array(kept));
 }
@@ -505,13 +504,10 @@ impl RawConfig {
             };
             let b = self.ingest.bucket_secs;
             let bucket = (b >= 60 && 86_400 % b == 0).then_some(b);
+            if raw_monitors[..n].iter().any(|o| o.name == m.name) {
+                errors.push(format!("{key}.name: {:?} is used twice", m.name));
+            }
             if let Some(m) = m.validate(&key, bucket, &mut errors) {
-                if monitors
-                    .iter()
-                    .any(|o: &crate::drift::monitor::Monitor| o.name == m.name)
-                {
-                    errors.push(format!("{key}.name: {:?} is used twice", m.name));
-                }
                 monitors.push(m);
             }
         }
@@ -599,6 +595,49 @@ x = 1
             assert!(joined.contains(key), "{key} missing from:\n{joined}");
         }
         assert_eq!(errs.len(), 7, "{errs:?}");
+    }
+
+    #[test]
+    fn monitor_problems_name_the_monitor_and_key() {
+        let text = r#"
+[[monitors]]
+name = "a"
+schedule = "whenever"
+colour = "red"
+[[monitors]]
+name = "a"
+baseline = "dataset:ref"
+persistence = [4, 3]
+"#;
+        let errs = check_text(text, Overrides::default())
+            .expect_err("invalid")
+            .0
+            .join("\n");
+        for k in [
+            "monitors[0].colour",
+            "monitors[0].schedule",
+            "monitors[1].persistence",
+            "monitors[1].name: \"a\" is used twice",
+        ] {
+            assert!(errs.contains(k), "{k} missing from:\n{errs}");
+        }
+        let ok = check_text(
+            "[[monitors]]\nname = \"x\"\nwatch = [\"inputs\"]\n",
+            Overrides::default(),
+        )
+        .expect("valid");
+        assert_eq!(ok.monitors.len(), 1);
+        assert_eq!(ok.monitors[0].job_name(), "drift:x");
+        let none =
+            check_text("[drift]\ndefault_monitor = false\n", Overrides::default()).expect("valid");
+        assert!(none.monitors.is_empty());
+        assert_eq!(
+            Config::default_with(Overrides::default())
+                .expect("default")
+                .monitors
+                .len(),
+            1
+        );
     }
 
     #[test]

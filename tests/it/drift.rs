@@ -454,3 +454,87 @@ async fn a_stationary_stream_stays_within_the_false_alert_budget() {
     assert_eq!(alerting, 0);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_lease_keeps_two_runners_of_a_job_apart_until_it_expires() {
+    use flywheel::store::{sqlite::SqliteStore, Store};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = SqliteStore::open(dir.path()).await.expect("open");
+    let s = 1_000_000i64;
+    assert!(store
+        .try_lease("drift:x", "a", 0, 10 * s)
+        .await
+        .expect("lease"));
+    // Another runner is refused while the lease holds; the holder may renew.
+    assert!(!store
+        .try_lease("drift:x", "b", 5 * s, 10 * s)
+        .await
+        .expect("lease"));
+    assert!(store
+        .try_lease("drift:x", "a", 5 * s, 10 * s)
+        .await
+        .expect("renew"));
+    // Another job is independent.
+    assert!(store
+        .try_lease("drift:y", "b", 5 * s, 10 * s)
+        .await
+        .expect("lease"));
+    // Expired (a crashed runner): taken over.
+    assert!(store
+        .try_lease("drift:x", "b", 16 * s, 10 * s)
+        .await
+        .expect("lease"));
+    // Released: free at once.
+    store.release_lease("drift:x", "b").await.expect("release");
+    assert!(store
+        .try_lease("drift:x", "c", 17 * s, 10 * s)
+        .await
+        .expect("lease"));
+}
+
+#[tokio::test]
+async fn baseline_uploads_say_what_is_wrong() {
+    let (app, _clock) = start(RawMonitor::default()).await;
+    let post = |path: &str, ct: &str, body: &str| {
+        app.client
+            .post(app.url(path))
+            .header("content-type", ct.to_owned())
+            .body(body.to_owned())
+            .send()
+    };
+    let r = post("/v1/baselines?name=ref&model=m", "text/plain", "a\n1\n")
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 415);
+    let r = post(
+        "/v1/baselines?name=bad%20name&model=m",
+        "text/csv",
+        "a\n1\n",
+    )
+    .await
+    .expect("request");
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap_or_default().contains("name"));
+    let r = post("/v1/baselines?name=ref&model=m", "text/csv", "a,b\n1\n")
+        .await
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 400);
+    let msg = r.text().await.unwrap_or_default();
+    assert!(msg.contains("row 2"), "{msg}");
+    let r = post(
+        "/v1/baselines?name=ref&model=m",
+        "application/x-ndjson",
+        "{\"a\": 1, \"prediction.label\": \"x\"}\n{\"a\": 2, \"prediction.label\": \"y\"}\n",
+    )
+    .await
+    .expect("request");
+    assert_eq!(r.status().as_u16(), 201);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(
+        (v["rows"].as_u64(), v["features"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let (_, b) = app.get_json("/v1/baselines").await;
+    assert_eq!(b["monitors"][0]["baseline"], "rolling:7d", "{b}");
+    app.stop().await;
+}
