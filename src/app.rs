@@ -58,6 +58,12 @@ pub fn build_jobs(
             config.drift.metric_top_features,
         )));
     }
+    list.push(Arc::new(crate::flywheel::job::HealthJob::new(
+        config.health.clone(),
+        config.health_schedule.clone(),
+        store.clone(),
+        metrics.clone(),
+    )));
     for j in &list {
         metrics.declare_task(&j.name());
     }

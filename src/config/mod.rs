@@ -20,6 +20,7 @@ pub struct RawConfig {
     pub privacy: RawPrivacy,
     pub drift: RawDrift,
     pub jobs: RawJobs,
+    pub health: crate::flywheel::health::HealthConfig,
     /// `[[monitors]]`: drift monitors; none means the default monitor (see [`RawDrift`]).
     pub monitors: Vec<crate::drift::monitor::RawMonitor>,
 }
@@ -187,6 +188,9 @@ pub struct Config {
     pub activity_ttl_days: u32,
     pub drift: RawDrift,
     pub jobs: RawJobs,
+    pub health: crate::flywheel::health::HealthConfig,
+    /// The health job's schedule (validated `health.schedule`).
+    pub health_schedule: crate::jobs::schedule::CronSchedule,
     pub monitors: Vec<crate::drift::monitor::Monitor>,
 }
 
@@ -495,6 +499,15 @@ impl RawConfig {
         } else {
             self.monitors.clone()
         };
+        let health_schedule =
+            match crate::jobs::schedule::CronSchedule::parse(&self.health.schedule) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    errors.push(format!("health.schedule: {e}"));
+                    None
+                }
+            };
+        self.health.check(&mut errors);
         let mut monitors = Vec::new();
         for (n, m) in raw_monitors.iter().enumerate() {
             let key = if self.monitors.is_empty() {
@@ -511,8 +524,8 @@ impl RawConfig {
                 monitors.push(m);
             }
         }
-        match (listen, backend, errors.is_empty()) {
-            (Some(listen), Some(backend), true) => Ok(Config {
+        match (listen, backend, health_schedule, errors.is_empty()) {
+            (Some(listen), Some(backend), Some(health_schedule), true) => Ok(Config {
                 listen,
                 data_dir: self.server.data_dir,
                 shutdown_timeout: Duration::from_secs(self.server.shutdown_timeout_secs),
@@ -524,6 +537,8 @@ impl RawConfig {
                 activity_ttl_days: self.privacy.activity_ttl_days,
                 drift: self.drift,
                 jobs: self.jobs,
+                health: self.health,
+                health_schedule,
                 monitors,
             }),
             _ => Err(ConfigErrors(errors)),

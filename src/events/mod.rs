@@ -100,6 +100,10 @@ impl FeedbackKind {
     }
 }
 
+/// The funnel reason under which `used_in_training` items sent with `consent.training = false`
+/// are counted: a hard privacy violation (the health job reports and pages on it).
+pub const NO_TRAINING_CONSENT: &str = "consent:training=false";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 pub enum Stage {
     Collected,
@@ -617,6 +621,12 @@ impl Event {
                 let count = raw.count.unwrap_or(1);
                 if let Some(r) = &raw.reason {
                     check_str("reason", r, max)?;
+                    if r.starts_with("consent:") {
+                        return Err(err(
+                            RejectReason::InvalidValue,
+                            format!("reason: {:?} is reserved (reasons starting with \"consent:\" are set by the service)", truncate(r, 64)),
+                        ));
+                    }
                 }
                 Body::DataLifecycle {
                     stage,

@@ -3,6 +3,8 @@
 //! So far: retention and stickiness ([`retention`]), the plateau rule ([`plateau`]), and
 //! velocity, data efficiency and CUPED ([`velocity`]).
 
+pub mod health;
+pub mod job;
 pub mod plateau;
 pub mod retention;
 pub mod velocity;

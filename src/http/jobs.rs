@@ -355,3 +355,96 @@ pub async fn upload_baseline(
     .await?;
     Ok((StatusCode::CREATED, Json(json!(info))))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthQuery {
+    model: String,
+}
+
+/// `GET /v1/health?model=`: the latest health of a model (every figure, each arc's state with
+/// why, since when and what to try).
+pub async fn health_latest(
+    State(state): State<AppState>,
+    Query(q): Query<HealthQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let rows = state
+        .store
+        .results(&ResultQuery {
+            job_prefix: Some(crate::flywheel::job::JOB_NAME.into()),
+            model: Some(q.model.clone()),
+            subject: Some("health".into()),
+            latest: Some(1),
+            ..Default::default()
+        })
+        .await?;
+    let r = rows
+        .into_iter()
+        .find(|r| r.job == crate::flywheel::job::JOB_NAME)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no health results for model {:?} yet (the health job runs daily; POST /v1/jobs/health/run runs it now)",
+                q.model
+            ))
+        })?;
+    Ok(Json(result_json(&r)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthHistoryQuery {
+    model: String,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// `GET /v1/health/history?model=&from=&to=`: per window, the overall state, each arc's state
+/// and the headline figures.
+pub async fn health_history(
+    State(state): State<AppState>,
+    Query(q): Query<HealthHistoryQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let from = q
+        .from
+        .as_deref()
+        .map(|s| parse_time("from", s))
+        .transpose()?;
+    let to = q.to.as_deref().map(|s| parse_time("to", s)).transpose()?;
+    let rows = state
+        .store
+        .results(&ResultQuery {
+            job_prefix: Some(crate::flywheel::job::JOB_NAME.into()),
+            model: Some(q.model.clone()),
+            subject: Some("health".into()),
+            from,
+            to,
+            ..Default::default()
+        })
+        .await?;
+    let history: Vec<Value> = rows
+        .iter()
+        .filter(|r| r.job == crate::flywheel::job::JOB_NAME)
+        .map(|r| {
+            let d = &r.data;
+            let arcs: serde_json::Map<String, Value> = d["arcs"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, a)| (k.clone(), a["state"].clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!({
+                "window_end": secs_rfc3339(r.window_end),
+                "overall": d["overall"],
+                "arcs": arcs,
+                "verdict": d["verdict"],
+                "interactions_7d": d["feedback"]["interactions_7d"],
+                "explicit_rate": d["feedback"]["explicit_rate"]["estimate"],
+                "velocity_per_cycle": d["velocity"]["per_cycle"],
+                "retention_d7": d["retention"]["d7"]["value"],
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "model": q.model, "history": history })))
+}

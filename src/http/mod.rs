@@ -230,6 +230,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/jobs/{name}/run", post(jobs::run_job))
         .route("/v1/drift/latest", get(jobs::drift_latest))
         .route("/v1/drift", get(jobs::drift_history))
+        .route("/v1/health", get(jobs::health_latest))
+        .route("/v1/health/history", get(jobs::health_history))
         .route(
             "/v1/baselines",
             get(jobs::list_baselines)

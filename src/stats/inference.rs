@@ -62,6 +62,18 @@ pub fn welch(control: &[f64], treatment: &[f64], confidence: f64) -> StatResult<
     let (Some((n1, m1, v1)), Some((n2, m2, v2))) = (stats(control), stats(treatment)) else {
         return undefined("welch", "each group needs at least 2 values");
     };
+    welch_from_moments((n1, m1, v1), (n2, m2, v2), confidence)
+}
+
+/// Welch's test from each group's (n, mean, sample variance): what stored summaries keep.
+pub fn welch_from_moments(
+    (n1, m1, v1): (f64, f64, f64),
+    (n2, m2, v2): (f64, f64, f64),
+    confidence: f64,
+) -> StatResult<Difference> {
+    if n1 < 2.0 || n2 < 2.0 {
+        return undefined("welch", "each group needs at least 2 values");
+    }
     let (a, b) = (v1 / n1, v2 / n2);
     let se2 = a + b;
     if se2 <= 0.0 {

@@ -357,6 +357,18 @@ fn golden_welch_proportions_wilson() {
         close(w.lower, 0.5738706074, 1e-8) && close(w.upper, 5.0927960592, 1e-8),
         "{w:?}"
     );
+    // The same test from the moments a stored summary keeps (the health job's uplift).
+    let moments = |x: &[f64]| {
+        let mut m = crate::summary::Moments::default();
+        x.iter().for_each(|&v| m.update(v));
+        (m.n as f64, m.mean, m.variance_sample().expect("var"))
+    };
+    let wm = super::inference::welch_from_moments(moments(&control), moments(&treatment), 0.95)
+        .expect("welch");
+    assert!(close(wm.statistic, 2.6260004808, 1e-9) && close(wm.p_value, 0.0167043619, 1e-7));
+    assert!(
+        close(wm.lower, 0.5738706074, 1e-8) && close(wm.dof.expect("dof"), 18.8537336785, 1e-9)
+    );
 
     let d = two_proportions(420, 1000, 465, 1000, 0.95).expect("2p");
     assert!(close(d.statistic, 2.0259020438, 1e-9));

@@ -115,6 +115,27 @@ pub struct ResultQuery {
     pub latest: Option<i64>,
 }
 
+/// Events of one type for one version in one bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketCount {
+    pub version: String,
+    pub event_type: EventType,
+    pub bucket: i64,
+    pub n: u64,
+    pub first_us: i64,
+}
+
+/// Items at one funnel stage for one version and day.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunnelCount {
+    pub version: String,
+    pub stage: crate::events::Stage,
+    pub reason: String,
+    /// Start of the UTC day (seconds).
+    pub day: i64,
+    pub n: u64,
+}
+
 /// A dedup chunk: the event-id hashes first seen in one checkpoint interval, sorted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DedupChunk {
@@ -173,6 +194,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// Evaluation or deploy records of one model, oldest first.
     async fn records(&self, model: &str, event_type: EventType) -> Result<Vec<Event>, StoreError>;
+
+    /// Event counts of one model with bucket in `[from, to)`.
+    async fn bucket_counts(
+        &self,
+        model: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<BucketCount>, StoreError>;
+
+    /// Data-funnel counts of one model with day start in `[from, to)`.
+    async fn funnel_counts(
+        &self,
+        model: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<FunnelCount>, StoreError>;
+
+    /// (day number, pseudonymous user) pairs of one model with day in `[from_day, to_day)`.
+    async fn activity(
+        &self,
+        model: &str,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<(i64, u64)>, StoreError>;
 
     /// Store a reference dataset's summaries under `info.name`, replacing any earlier one.
     async fn put_baseline(

@@ -330,6 +330,90 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn bucket_counts(
+        &self,
+        model: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<BucketCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, event_type, bucket, n, first_us FROM event_counts
+             WHERE model = ? AND bucket >= ? AND bucket < ? ORDER BY bucket, version, event_type",
+        )
+        .bind(model)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let et: String = r.get(1);
+                Ok(BucketCount {
+                    version: r.get(0),
+                    event_type: EventType::parse(&et).ok_or(StoreError::Corrupt {
+                        what: "event_counts.event_type",
+                        detail: et.clone(),
+                    })?,
+                    bucket: r.get(2),
+                    n: r.get::<i64, _>(3) as u64,
+                    first_us: r.get(4),
+                })
+            })
+            .collect()
+    }
+
+    async fn funnel_counts(
+        &self,
+        model: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<FunnelCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, stage, reason, bucket, n FROM funnel_counts
+             WHERE model = ? AND bucket >= ? AND bucket < ? ORDER BY bucket, version, stage, reason",
+        )
+        .bind(model)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let st: String = r.get(1);
+                Ok(FunnelCount {
+                    version: r.get(0),
+                    stage: crate::events::Stage::parse(&st).ok_or(StoreError::Corrupt {
+                        what: "funnel_counts.stage",
+                        detail: st.clone(),
+                    })?,
+                    reason: r.get(2),
+                    day: r.get(3),
+                    n: r.get::<i64, _>(4) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn activity(
+        &self,
+        model: &str,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<(i64, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT day, user_key FROM user_activity WHERE model = ? AND day >= ? AND day < ?",
+        )
+        .bind(model)
+        .bind(from_day)
+        .bind(to_day)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.get::<i64, _>(0), r.get::<i64, _>(1) as u64))
+            .collect())
+    }
+
     async fn put_baseline(
         &self,
         info: &BaselineInfo,

@@ -200,9 +200,13 @@ impl Delta {
                 reason,
             } => {
                 let day = secs - secs.rem_euclid(86_400);
-                *funnel
-                    .entry((*stage, reason.clone().unwrap_or_default(), day))
-                    .or_insert(0) += count;
+                let reason = if *stage == Stage::UsedInTraining && e.consent_training == Some(false)
+                {
+                    crate::events::NO_TRAINING_CONSENT.to_owned()
+                } else {
+                    reason.clone().unwrap_or_default()
+                };
+                *funnel.entry((*stage, reason, day)).or_insert(0) += count;
             }
         }
         if matches!(e.body, Body::ModelEval { .. } | Body::Deploy { .. }) {

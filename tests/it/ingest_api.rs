@@ -1,8 +1,8 @@
 use crate::helpers::*;
 use flywheel::events::Event;
 use flywheel::store::{
-    sqlite::SqliteStore, BaselineInfo, DedupChunk, JobRun, NamedSummary, ResultQuery, ResultRow,
-    Store, StoreError, SummaryRow, TypeCount,
+    sqlite::SqliteStore, BaselineInfo, BucketCount, DedupChunk, FunnelCount, JobRun, NamedSummary,
+    ResultQuery, ResultRow, Store, StoreError, SummaryRow, TypeCount,
 };
 use flywheel::summary::delta::{Delta, SeriesClass};
 use serde_json::{json, Value};
@@ -623,6 +623,15 @@ impl Store for SlowStore {
         t: flywheel::events::EventType,
     ) -> Result<Vec<Event>, StoreError> {
         self.inner.records(m, t).await
+    }
+    async fn bucket_counts(&self, m: &str, f: i64, t: i64) -> Result<Vec<BucketCount>, StoreError> {
+        self.inner.bucket_counts(m, f, t).await
+    }
+    async fn funnel_counts(&self, m: &str, f: i64, t: i64) -> Result<Vec<FunnelCount>, StoreError> {
+        self.inner.funnel_counts(m, f, t).await
+    }
+    async fn activity(&self, m: &str, f: i64, t: i64) -> Result<Vec<(i64, u64)>, StoreError> {
+        self.inner.activity(m, f, t).await
     }
     async fn put_baseline(&self, i: &BaselineInfo, s: &[NamedSummary]) -> Result<(), StoreError> {
         self.inner.put_baseline(i, s).await

@@ -6,5 +6,6 @@ mod helpers;
 mod compare_cli;
 mod drift;
 mod durability;
+mod health;
 mod ingest_api;
 mod ops;

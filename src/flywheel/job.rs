@@ -1,0 +1,148 @@
+//! The scheduled health job (`health`): once a day by default, for every model that sent
+//! events, the flywheel health as of the end of the last complete day ([`super::health`]),
+//! stored as a result (subject `health`) and exported as metrics.
+
+use super::health::{self, HealthConfig, Inputs};
+use crate::events::EventType;
+use crate::jobs::schedule::CronSchedule;
+use crate::jobs::{Job, Output};
+use crate::metrics::Metrics;
+use crate::store::{ResultRow, Store};
+use crate::summary::delta::SeriesClass;
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+pub const JOB_NAME: &str = "health";
+
+pub struct HealthJob {
+    pub config: HealthConfig,
+    pub schedule: CronSchedule,
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    /// Newest window exported per model (catch-up runs come oldest first).
+    exported: Mutex<HashMap<String, i64>>,
+}
+
+impl HealthJob {
+    pub fn new(
+        config: HealthConfig,
+        schedule: CronSchedule,
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            config,
+            schedule,
+            store,
+            metrics,
+            exported: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Load what the computation reads for one model.
+    pub async fn inputs(&self, model: &str, end: i64) -> anyhow::Result<Inputs> {
+        let from = end - i64::from(self.config.lookback_days) * 86_400;
+        let store = self.store.as_ref();
+        let mut feedback = store
+            .summaries(model, Some(SeriesClass::FeedbackExplicit), from, end)
+            .await?;
+        feedback.extend(
+            store
+                .summaries(model, Some(SeriesClass::FeedbackImplicit), from, end)
+                .await?,
+        );
+        Ok(Inputs {
+            end,
+            counts: store.bucket_counts(model, from, end).await?,
+            feedback,
+            funnel: store.funnel_counts(model, from, end).await?,
+            evals: store.records(model, EventType::ModelEval).await?,
+            deploys: store.records(model, EventType::Deploy).await?,
+            activity: store
+                .activity(model, from.div_euclid(86_400), end.div_euclid(86_400))
+                .await?,
+        })
+    }
+}
+
+#[async_trait]
+impl Job for HealthJob {
+    fn name(&self) -> String {
+        JOB_NAME.to_owned()
+    }
+    fn schedule(&self) -> &CronSchedule {
+        &self.schedule
+    }
+    fn max_catch_up(&self) -> usize {
+        self.config.max_catch_up
+    }
+    /// The window is the last complete UTC day before the fire.
+    fn window_for(&self, fired_at: i64) -> (i64, i64) {
+        let end = fired_at - fired_at.rem_euclid(86_400);
+        (end - 86_400, end)
+    }
+
+    async fn run(&self, _fired_at: i64, window: (i64, i64)) -> anyhow::Result<Output> {
+        let mut models: Vec<String> = self
+            .store
+            .type_counts()
+            .await?
+            .into_iter()
+            .filter(|t| t.first_us.div_euclid(1_000_000) < window.1)
+            .map(|t| t.model)
+            .collect();
+        models.dedup();
+        let mut results = Vec::new();
+        let mut summary = serde_json::Map::new();
+        for model in models {
+            let inputs = self.inputs(&model, window.1).await?;
+            let cfg = self.config.clone();
+            let m = model.clone();
+            let h = tokio::task::spawn_blocking(move || health::compute(&m, &cfg, &inputs)).await?;
+            let newest = {
+                let mut e = self.exported.lock().unwrap_or_else(|p| p.into_inner());
+                let slot = e.entry(model.clone()).or_insert(i64::MIN);
+                let newest = window.1 >= *slot;
+                if newest {
+                    *slot = window.1;
+                }
+                newest
+            };
+            if newest {
+                self.metrics.publish_health(&h);
+            }
+            summary.insert(
+                model.clone(),
+                serde_json::json!({
+                    "overall": h.overall,
+                    "arcs": h.arcs.iter().map(|(k, a)| (k.to_string(), serde_json::json!(a.state))).collect::<serde_json::Map<_, _>>(),
+                    "interactions_7d": h.feedback.interactions_7d,
+                    "cycles": h.velocity.cycles,
+                }),
+            );
+            results.push(ResultRow {
+                job: JOB_NAME.to_owned(),
+                model,
+                subject: "health".into(),
+                window_start: window.0,
+                window_end: window.1,
+                data: serde_json::to_value(&h)?,
+            });
+        }
+        Ok(Output {
+            detail: serde_json::json!({
+                "config_hash": config_hash(&self.config),
+                "lookback_days": self.config.lookback_days,
+                "models": summary,
+            }),
+            results,
+        })
+    }
+}
+
+fn config_hash(c: &HealthConfig) -> String {
+    use sha2::Digest;
+    let text = serde_json::to_string(c).unwrap_or_default();
+    hex::encode(&sha2::Sha256::digest(text.as_bytes())[..8])
+}
