@@ -1219,3 +1219,117 @@ fn loop_arc(v: &Velocity, r: &Retention) -> Arc {
         evaluation: ret,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::events::{EvalMetric, ModelRef, TrainData};
+
+    fn eval(cycle: u64, day: i64, set: &str, value: f64, hib: bool, cutoff_day: i64) -> Event {
+        Event {
+            event_id: format!("e{cycle}{set}"),
+            occurred_at_us: day * DAY * 1_000_000,
+            model: ModelRef {
+                id: "m".into(),
+                version: format!("v{cycle}"),
+            },
+            user_key: None,
+            consent_training: None,
+            body: Body::ModelEval {
+                cycle,
+                eval_set: set.into(),
+                metrics: vec![EvalMetric {
+                    name: "loss".into(),
+                    value,
+                    higher_is_better: hib,
+                }],
+                train_data: Some(TrainData {
+                    total_examples: Some(1000 * cycle),
+                    new_examples: Some(1000),
+                    feedback_examples: None,
+                    data_cutoff_at: Some(cutoff_day * DAY * 1_000_000),
+                }),
+            },
+        }
+    }
+
+    fn deploy(cycle: u64, day: i64, hour: i64) -> Event {
+        Event {
+            event_id: format!("d{cycle}"),
+            occurred_at_us: (day * DAY + hour * 3600) * 1_000_000,
+            model: ModelRef {
+                id: "m".into(),
+                version: format!("v{cycle}"),
+            },
+            user_key: None,
+            consent_training: None,
+            body: Body::Deploy { traffic_share: 1.0 },
+        }
+    }
+
+    #[test]
+    fn lower_is_better_metrics_are_oriented_and_a_new_eval_set_restarts_the_series() {
+        // A loss falling 0.01 a cycle on set A (10 cycles), then 3 cycles on set B.
+        let mut evals: Vec<Event> = (1..=10)
+            .map(|c| eval(c, c as i64, "A", 1.0 - 0.01 * c as f64, false, c as i64 - 1))
+            .collect();
+        evals.extend((11..=13).map(|c| eval(c, c as i64, "B", 0.5, false, c as i64 - 1)));
+        let mut inp = Inputs {
+            end: 20 * DAY,
+            evals,
+            ..Default::default()
+        };
+        let h = compute("m", &HealthConfig::default(), &inp);
+        assert_eq!(h.velocity.eval_set.as_deref(), Some("B"));
+        assert_eq!(h.velocity.cycles, 3, "set B restarted the series");
+        assert_eq!(h.arcs["learning"].state, ArcState::Insufficient);
+        // Only set A: improving (the loss falls, so the oriented slope is +0.01 per cycle).
+        inp.evals
+            .retain(|e| matches!(&e.body, Body::ModelEval { eval_set, .. } if eval_set == "A"));
+        let h = compute("m", &HealthConfig::default(), &inp);
+        let s = h.velocity.per_cycle.expect("slope");
+        assert!((s.estimate - 0.01).abs() < 1e-9, "{s:?}");
+        assert!((s.estimate - 0.01).abs() < 1e-9 && s.lower <= s.estimate && s.estimate <= s.upper);
+        assert!((h.velocity.gain_per_1k_examples.expect("gain") - 0.01).abs() < 1e-9);
+        assert_eq!(h.arcs["learning"].state, ArcState::Ok);
+        // Per day: one cycle a day, so the same slope.
+        assert!((h.velocity.per_day.expect("per day").estimate - 0.01).abs() < 1e-9);
+    }
+
+    #[test]
+    fn loop_latency_is_cutoff_to_deploy() {
+        let evals: Vec<Event> = (1..=4)
+            .map(|c| eval(c, 2 * c as i64, "A", 0.5, true, 2 * c as i64 - 1))
+            .collect();
+        // Deploys 1 day + c hours after each cutoff; the first deploy after the cutoff counts.
+        let deploys: Vec<Event> = (1..=4).map(|c| deploy(c, 2 * c as i64, c as i64)).collect();
+        let inp = Inputs {
+            end: 20 * DAY,
+            evals,
+            deploys,
+            ..Default::default()
+        };
+        let h = compute("m", &HealthConfig::default(), &inp);
+        assert_eq!(
+            h.velocity.loop_latency_series,
+            vec![90_000.0, 93_600.0, 97_200.0, 100_800.0]
+        );
+        assert_eq!(h.velocity.loop_latency_seconds, Some(95_400.0));
+    }
+
+    #[test]
+    fn nothing_yet_is_insufficient_not_ok() {
+        let h = compute(
+            "m",
+            &HealthConfig::default(),
+            &Inputs {
+                end: 10 * DAY,
+                ..Default::default()
+            },
+        );
+        assert!(h.arcs.values().all(|a| a.state == ArcState::Insufficient));
+        assert_eq!(h.overall, ArcState::Insufficient);
+        assert!(h.verdict.starts_with("Not enough data"), "{}", h.verdict);
+        assert_eq!(h.feedback.explicit_rate.status, "insufficient_data");
+    }
+}
