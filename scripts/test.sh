@@ -1,6 +1,24 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: everything the tests need is installed or started
 # from here, and a test whose tool is missing fails loudly (nothing is skipped).
+#
+# Installs when missing (Debian, as root): prometheus (prometheus, promtool) and
+# prometheus-alertmanager (prometheus-alertmanager, amtool). The tests start their own
+# Prometheus and Alertmanager processes on free loopback ports and stop them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+need=()
+command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
+command -v amtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+if [ "${#need[@]}" -gt 0 ]; then
+    echo "test.sh: installing ${need[*]} (apt-get)" >&2
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "test.sh: need root to install ${need[*]}; install them or run as root" >&2
+        exit 1
+    fi
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
+fi
+
 cargo test --locked "$@"

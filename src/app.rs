@@ -65,7 +65,13 @@ pub fn build_jobs(
         metrics.clone(),
     )));
     for j in &list {
-        metrics.declare_task(&j.name());
+        let now = chrono::Utc::now();
+        let interval = j.schedule().next_after(now).and_then(|a| {
+            j.schedule()
+                .next_after(a)
+                .map(|b| (b - a).num_seconds() as f64)
+        });
+        metrics.declare_task(&j.name(), interval);
     }
     let before_run: Option<crate::jobs::BeforeRun> = ingest.map(|h| {
         let f: crate::jobs::BeforeRun = Arc::new(move || {

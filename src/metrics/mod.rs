@@ -31,6 +31,7 @@ pub struct Metrics {
     pub task_last_success: GaugeVec,
     pub task_runs: IntCounterVec,
     pub task_duration: HistogramVec,
+    pub task_interval: GaugeVec,
     pub drift_score: GaugeVec,
     pub drift_threshold: GaugeVec,
     pub drift_p_value: GaugeVec,
@@ -163,6 +164,13 @@ impl Metrics {
             ]),
             &["task"],
         )?;
+        let task_interval = GaugeVec::new(
+            Opts::new(
+                "flywheel_task_interval_seconds",
+                "Time between two scheduled fires of each task (from its cron schedule); alert rules compare the age of the last success with it.",
+            ),
+            &["task"],
+        )?;
         let feature_labels = &["model", "monitor", "feature", "kind", "method"];
         let drift_score = GaugeVec::new(
             Opts::new(
@@ -218,6 +226,7 @@ impl Metrics {
             Box::new(task_last_success.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(task_runs.clone()),
             Box::new(task_duration.clone()),
+            Box::new(task_interval.clone()),
             Box::new(drift_score.clone()),
             Box::new(drift_threshold.clone()),
             Box::new(drift_p_value.clone()),
@@ -267,6 +276,7 @@ impl Metrics {
             task_last_success,
             task_runs,
             task_duration,
+            task_interval,
             drift_score,
             drift_threshold,
             drift_p_value,
@@ -320,7 +330,10 @@ impl Metrics {
 
 impl Metrics {
     /// Register a scheduled task so its series exist (at 0) before its first run.
-    pub fn declare_task(&self, task: &str) {
+    pub fn declare_task(&self, task: &str, interval_secs: Option<f64>) {
+        if let Some(i) = interval_secs {
+            self.task_interval.with_label_values(&[task]).set(i);
+        }
         for outcome in ["success", "failure"] {
             self.task_runs.with_label_values(&[task, outcome]);
         }

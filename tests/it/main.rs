@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod alert_rules;
 mod compare_cli;
 mod drift;
 mod durability;
