@@ -23,6 +23,9 @@ pub struct App {
     listener: TcpListener,
     state: AppState,
     writer: tokio::task::JoinHandle<()>,
+    /// Stops the scheduler and the alert delivery.
+    stop: tokio::sync::watch::Sender<bool>,
+    delivery: tokio::task::JoinHandle<()>,
 }
 
 /// The scheduled jobs of a configuration and the runner that runs them.
@@ -46,6 +49,7 @@ pub fn build_jobs(
     metrics: Arc<Metrics>,
     clock: Clock,
     ingest: Option<IngestHandle>,
+    alerts: Option<Arc<crate::alerts::Engine>>,
 ) -> Jobs {
     let cache = Arc::new(crate::drift::run::BaselineCache::default());
     let mut list: Vec<Arc<dyn Job>> = Vec::new();
@@ -58,12 +62,14 @@ pub fn build_jobs(
             config.drift.metric_top_features,
         )));
     }
-    list.push(Arc::new(crate::flywheel::job::HealthJob::new(
-        config.health.clone(),
-        config.health_schedule.clone(),
-        store.clone(),
-        metrics.clone(),
-    )));
+    if config.health.enabled {
+        list.push(Arc::new(crate::flywheel::job::HealthJob::new(
+            config.health.clone(),
+            config.health_schedule.clone(),
+            store.clone(),
+            metrics.clone(),
+        )));
+    }
     for j in &list {
         let now = chrono::Utc::now();
         let interval = j.schedule().next_after(now).and_then(|a| {
@@ -94,6 +100,7 @@ pub fn build_jobs(
             lease_ttl: std::time::Duration::from_secs(config.jobs.lease_ttl_secs),
             holder,
             before_run,
+            alerts,
         },
     }
 }
@@ -170,12 +177,34 @@ impl App {
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
         let limits = Arc::new(config.event_limits());
+        let (stop, stop_rx) = tokio::sync::watch::channel(false);
+        let a = &config.alerts;
+        let (notify, delivery) = crate::alerts::deliver::start(
+            a.clone(),
+            a.external_url.clone(),
+            store.clone(),
+            metrics.clone(),
+            clock.clone(),
+            stop_rx,
+        );
+        if !a.alertmanager_url.is_empty() {
+            tracing::info!(url = %a.alertmanager_url, "alerts are pushed to Alertmanager");
+        }
+        if !a.webhook_url.is_empty() {
+            tracing::info!(url = %a.webhook_url, "alerts are sent to the webhook");
+        }
+        let engine = Arc::new(crate::alerts::Engine::new(
+            a.clone(),
+            store.clone(),
+            Some(notify),
+        ));
         let jobs = Arc::new(build_jobs(
             &config,
             store.clone(),
             metrics.clone(),
             clock.clone(),
             Some(ingest.clone()),
+            Some(engine),
         ));
         let state = AppState {
             jobs,
@@ -191,6 +220,8 @@ impl App {
             listener,
             state,
             writer,
+            stop,
+            delivery,
         })
     }
 
@@ -224,7 +255,9 @@ impl App {
         });
         let ingest = self.state.ingest.clone();
         let writer = self.writer;
-        let (stop_jobs, jobs_stop_rx) = tokio::sync::watch::channel(false);
+        let stop_jobs = self.stop;
+        let jobs_stop_rx = stop_jobs.subscribe();
+        let delivery = self.delivery;
         let job_tasks = self.state.jobs.runner.clone().spawn(
             self.state.jobs.list.clone(),
             std::time::Duration::from_millis(self.state.config.jobs.poll_interval_ms),
@@ -253,6 +286,7 @@ impl App {
             for t in job_tasks {
                 let _ = t.await;
             }
+            let _ = delivery.await;
             let stop = ingest.stop().await;
             let _ = writer.await;
             (http_result, stop)

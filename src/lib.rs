@@ -33,6 +33,7 @@
 //! (on a blocking thread) → [`ingest::IngestHandle::submit`] → journal commit (durable) → fold
 //! into the delta → 200. Every few seconds the delta is merged into the stored summaries.
 
+pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod config;

@@ -67,7 +67,15 @@ async fn open(args: &ServeArgs) -> Result<(Config, Arc<dyn Store>), String> {
 async fn jobs_of(args: &ServeArgs) -> Result<(Config, Jobs), String> {
     let (config, store) = open(args).await?;
     let metrics = Arc::new(Metrics::new().map_err(|e| e.to_string())?);
-    let jobs = build_jobs(&config, store, metrics, crate::http::system_clock(), None);
+    // Runs from the command line do not move the service's alerts (the service does).
+    let jobs = build_jobs(
+        &config,
+        store,
+        metrics,
+        crate::http::system_clock(),
+        None,
+        None,
+    );
     Ok((config, jobs))
 }
 

@@ -21,6 +21,7 @@ pub struct RawConfig {
     pub drift: RawDrift,
     pub jobs: RawJobs,
     pub health: crate::flywheel::health::HealthConfig,
+    pub alerts: crate::alerts::AlertsConfig,
     /// `[[monitors]]`: drift monitors; none means the default monitor (see [`RawDrift`]).
     pub monitors: Vec<crate::drift::monitor::RawMonitor>,
 }
@@ -189,6 +190,7 @@ pub struct Config {
     pub drift: RawDrift,
     pub jobs: RawJobs,
     pub health: crate::flywheel::health::HealthConfig,
+    pub alerts: crate::alerts::AlertsConfig,
     /// The health job's schedule (validated `health.schedule`).
     pub health_schedule: crate::jobs::schedule::CronSchedule,
     pub monitors: Vec<crate::drift::monitor::Monitor>,
@@ -206,6 +208,7 @@ pub struct Overrides {
     pub data_dir: Option<PathBuf>,
     pub hmac_key: Option<String>,
     pub database_url: Option<String>,
+    pub webhook_secret: Option<String>,
 }
 
 impl Overrides {
@@ -216,6 +219,7 @@ impl Overrides {
             data_dir: var("FLYWHEEL_DATA_DIR").map(PathBuf::from),
             hmac_key: var("FLYWHEEL_HMAC_KEY"),
             database_url: var("FLYWHEEL_DATABASE_URL"),
+            webhook_secret: var("FLYWHEEL_WEBHOOK_SECRET"),
         }
     }
 
@@ -226,6 +230,7 @@ impl Overrides {
             data_dir: other.data_dir.or(self.data_dir),
             hmac_key: other.hmac_key.or(self.hmac_key),
             database_url: other.database_url.or(self.database_url),
+            webhook_secret: other.webhook_secret.or(self.webhook_secret),
         }
     }
 }
@@ -508,6 +513,13 @@ impl RawConfig {
                 }
             };
         self.health.check(&mut errors);
+        if ov.webhook_secret.is_some() {
+            self.alerts.webhook_secret = ov.webhook_secret.clone();
+        }
+        self.alerts.check(&mut errors);
+        if self.alerts.external_url.is_empty() {
+            self.alerts.external_url = format!("http://{}", self.server.listen);
+        }
         let mut monitors = Vec::new();
         for (n, m) in raw_monitors.iter().enumerate() {
             let key = if self.monitors.is_empty() {
@@ -538,6 +550,7 @@ impl RawConfig {
                 drift: self.drift,
                 jobs: self.jobs,
                 health: self.health,
+                alerts: self.alerts,
                 health_schedule,
                 monitors,
             }),

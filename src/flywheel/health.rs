@@ -59,6 +59,8 @@ const WEEK: i64 = 7 * DAY;
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct HealthConfig {
+    /// Run the health job at all.
+    pub enabled: bool,
     /// When the health job runs (cron, UTC). It covers the days complete at that time.
     pub schedule: String,
     /// Cycles in the velocity and plateau window.
@@ -87,6 +89,7 @@ pub struct HealthConfig {
 impl Default for HealthConfig {
     fn default() -> Self {
         Self {
+            enabled: true,
             schedule: "0 15 0 * * *".into(),
             k: plateau::DEFAULT_K,
             primary_metric: String::new(),

@@ -448,3 +448,56 @@ pub async fn health_history(
         .collect();
     Ok(Json(json!({ "model": q.model, "history": history })))
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsQuery {
+    model: Option<String>,
+    /// History depth in days (default 7).
+    days: Option<i64>,
+}
+
+fn alert_json(a: &crate::store::AlertRow) -> Value {
+    json!({
+        "id": a.id,
+        "state": a.state,
+        "labels": a.labels,
+        "annotations": a.annotations,
+        "source": a.source,
+        "since": rfc3339_us(a.created_at_us),
+        "starts_at": a.starts_at_us.map(rfc3339_us),
+        "ends_at": a.ends_at_us.map(rfc3339_us),
+        "updated_at": rfc3339_us(a.updated_at_us),
+    })
+}
+
+/// `GET /v1/alerts?model=&days=`: active alerts (pending and firing) and the recent history.
+pub async fn list_alerts(
+    State(state): State<AppState>,
+    Query(q): Query<AlertsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let days = q.days.unwrap_or(7).clamp(1, 400);
+    let keep = |a: &crate::store::AlertRow| {
+        q.model
+            .as_ref()
+            .is_none_or(|m| a.labels.get("model") == Some(m))
+    };
+    let active: Vec<Value> = state
+        .store
+        .active_alerts()
+        .await?
+        .iter()
+        .filter(|a| keep(a))
+        .map(alert_json)
+        .collect();
+    let since = (state.clock)() - days * 86_400 * 1_000_000;
+    let history: Vec<Value> = state
+        .store
+        .recent_alerts(since, 500)
+        .await?
+        .iter()
+        .filter(|a| keep(a) && (a.state == "resolved" || a.state == "firing"))
+        .map(alert_json)
+        .collect();
+    Ok(Json(json!({ "active": active, "history": history })))
+}

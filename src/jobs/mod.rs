@@ -52,6 +52,8 @@ pub struct Runner {
     pub holder: String,
     /// Called before a run so that it sees every acknowledged event (the ingest flush).
     pub before_run: Option<BeforeRun>,
+    /// Raises and resolves the service's alerts from each run's results.
+    pub alerts: Option<Arc<crate::alerts::Engine>>,
 }
 
 pub type BeforeRun = Arc<
@@ -76,6 +78,16 @@ impl Runner {
     /// Run one fire of `job` and record it. Returns the recorded run (also when the job
     /// failed: the failure is recorded, counted and logged).
     pub async fn execute(&self, job: &dyn Job, fired_at: i64) -> Result<JobRun, RunError> {
+        self.execute_with(job, fired_at, true).await
+    }
+
+    /// `observe`: whether the run's results move alerts (false when restoring state at start).
+    async fn execute_with(
+        &self,
+        job: &dyn Job,
+        fired_at: i64,
+        observe: bool,
+    ) -> Result<JobRun, RunError> {
         let name = job.name();
         let ttl = self.lease_ttl.as_micros() as i64;
         if !self
@@ -85,7 +97,7 @@ impl Runner {
         {
             return Err(RunError::Busy(name));
         }
-        let result = self.execute_leased(job, &name, fired_at).await;
+        let result = self.execute_leased(job, &name, fired_at, observe).await;
         if let Err(e) = self.store.release_lease(&name, &self.holder).await {
             tracing::warn!(job = %name, error = %e, "cannot release the job lease; it expires by itself");
         }
@@ -97,6 +109,7 @@ impl Runner {
         job: &dyn Job,
         name: &str,
         fired_at: i64,
+        observe: bool,
     ) -> Result<JobRun, RunError> {
         let window = job.window_for(fired_at);
         let started_at_us = self.now_us();
@@ -131,6 +144,14 @@ impl Runner {
             detail,
         };
         self.store.save_run(&run, &results).await?;
+        if let (true, "success", Some(engine)) = (observe, outcome, &self.alerts) {
+            if let Err(e) = engine
+                .observe(name, window.1, &results, self.now_us())
+                .await
+            {
+                tracing::error!(job = %name, error = %e, "cannot update alerts from the run");
+            }
+        }
         self.metrics
             .observe_task(name, outcome, secs, self.now_us());
         if outcome == "success" {
@@ -172,6 +193,14 @@ impl Runner {
                 let runner = self.clone();
                 let mut stop = stop.clone();
                 tokio::spawn(async move {
+                    // Restore the exported figures of the last recorded window (rerunning it
+                    // reproduces it), so that gauges and the rules on them do not wait a whole
+                    // interval after a restart.
+                    if let Ok(Some(last)) = runner.store.last_fire(&job.name()).await {
+                        if let Err(e) = runner.execute_with(job.as_ref(), last, false).await {
+                            tracing::warn!(job = %job.name(), error = %e, "cannot restore the last run");
+                        }
+                    }
                     loop {
                         if *stop.borrow() {
                             break;

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub drift_features: GaugeVec,
     pub dataset_drift: GaugeVec,
     pub health: HealthGauges,
+    pub alert_notifications: IntCounterVec,
+    pub alerts_firing: GaugeVec,
     models: Mutex<HashSet<String>>,
     /// (monitor, model) → the per-feature label sets currently exported, so that a feature that
     /// leaves the top list is removed rather than left stale.
@@ -222,6 +224,25 @@ impl Metrics {
             &["model", "monitor"],
         )?;
         let health = HealthGauges::new(&registry)?;
+        let alert_notifications = IntCounterVec::new(
+            Opts::new(
+                "flywheel_alert_notifications_total",
+                "Alert notifications by receiver (alertmanager, webhook, queue) and outcome (sent, retried, failed, dropped).",
+            ),
+            &["receiver", "outcome"],
+        )?;
+        let alerts_firing = GaugeVec::new(
+            Opts::new(
+                "flywheel_alerts_firing",
+                "The service's own alerts currently firing, by severity.",
+            ),
+            &["severity"],
+        )?;
+        registry.register(Box::new(alert_notifications.clone()))?;
+        registry.register(Box::new(alerts_firing.clone()))?;
+        for sev in ["critical", "warning"] {
+            alerts_firing.with_label_values(&[sev]).set(0.0);
+        }
         for c in [
             Box::new(task_last_success.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(task_runs.clone()),
@@ -285,6 +306,8 @@ impl Metrics {
             drift_features,
             dataset_drift,
             health,
+            alert_notifications,
+            alerts_firing,
             models: Mutex::new(HashSet::new()),
             drift_series: Mutex::new(HashMap::new()),
         })

@@ -136,6 +136,27 @@ pub struct FunnelCount {
     pub n: u64,
 }
 
+/// One alert incident of the service (see `alerts`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AlertRow {
+    pub id: i64,
+    pub fingerprint: String,
+    /// The job whose results raise it.
+    pub source: String,
+    /// `pending`, `firing` or `resolved`.
+    pub state: String,
+    pub labels: std::collections::BTreeMap<String, String>,
+    pub annotations: std::collections::BTreeMap<String, String>,
+    /// Consecutive evaluations with the condition met / clear.
+    pub hits: i64,
+    pub clean: i64,
+    pub created_at_us: i64,
+    pub starts_at_us: Option<i64>,
+    pub ends_at_us: Option<i64>,
+    pub updated_at_us: i64,
+    pub notified_at_us: Option<i64>,
+}
+
 /// A dedup chunk: the event-id hashes first seen in one checkpoint interval, sorted.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DedupChunk {
@@ -260,6 +281,15 @@ pub trait Store: Send + Sync + 'static {
 
     /// Give a lease back (only if `holder` has it).
     async fn release_lease(&self, job: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Alerts that are pending or firing.
+    async fn active_alerts(&self) -> Result<Vec<AlertRow>, StoreError>;
+
+    /// Alerts updated at or after `since_us`, newest first, at most `limit` (any state).
+    async fn recent_alerts(&self, since_us: i64, limit: i64) -> Result<Vec<AlertRow>, StoreError>;
+
+    /// Insert (id 0) or update an alert; returns its id.
+    async fn put_alert(&self, a: &AlertRow) -> Result<i64, StoreError>;
 }
 
 pub(crate) fn decode_summary(data: &[u8]) -> Result<FeatureSummary, StoreError> {

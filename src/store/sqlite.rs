@@ -628,6 +628,69 @@ impl Store for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn active_alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE state IN ('pending', 'firing') ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(alert_row).collect()
+    }
+
+    async fn recent_alerts(&self, since_us: i64, limit: i64) -> Result<Vec<AlertRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE updated_at_us >= ? ORDER BY updated_at_us DESC, id DESC LIMIT ?"
+        ))
+        .bind(since_us)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(alert_row).collect()
+    }
+
+    async fn put_alert(&self, a: &AlertRow) -> Result<i64, StoreError> {
+        let labels = serde_json::to_string(&a.labels).unwrap_or_default();
+        let annotations = serde_json::to_string(&a.annotations).unwrap_or_default();
+        if a.id == 0 {
+            let r = sqlx::query(
+                "INSERT INTO alerts (fingerprint, source, state, labels, annotations, hits, clean, created_at_us, starts_at_us, ends_at_us, updated_at_us, notified_at_us)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&a.fingerprint)
+            .bind(&a.source)
+            .bind(&a.state)
+            .bind(labels)
+            .bind(annotations)
+            .bind(a.hits)
+            .bind(a.clean)
+            .bind(a.created_at_us)
+            .bind(a.starts_at_us)
+            .bind(a.ends_at_us)
+            .bind(a.updated_at_us)
+            .bind(a.notified_at_us)
+            .execute(&self.pool)
+            .await?;
+            Ok(r.last_insert_rowid())
+        } else {
+            sqlx::query(
+                "UPDATE alerts SET state = ?, labels = ?, annotations = ?, hits = ?, clean = ?, starts_at_us = ?, ends_at_us = ?, updated_at_us = ?, notified_at_us = ? WHERE id = ?",
+            )
+            .bind(&a.state)
+            .bind(labels)
+            .bind(annotations)
+            .bind(a.hits)
+            .bind(a.clean)
+            .bind(a.starts_at_us)
+            .bind(a.ends_at_us)
+            .bind(a.updated_at_us)
+            .bind(a.notified_at_us)
+            .bind(a.id)
+            .execute(&self.pool)
+            .await?;
+            Ok(a.id)
+        }
+    }
+
     async fn release_lease(&self, job: &str, holder: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM leases WHERE job = ? AND holder = ?")
             .bind(job)
@@ -637,6 +700,32 @@ impl Store for SqliteStore {
         Ok(())
     }
 }
+
+fn alert_row(r: &sqlx::sqlite::SqliteRow) -> Result<AlertRow, StoreError> {
+    let map = |what: &'static str, s: String| {
+        serde_json::from_str(&s).map_err(|e| StoreError::Corrupt {
+            what,
+            detail: e.to_string(),
+        })
+    };
+    Ok(AlertRow {
+        id: r.get(0),
+        fingerprint: r.get(1),
+        source: r.get(2),
+        state: r.get(3),
+        labels: map("alerts.labels", r.get(4))?,
+        annotations: map("alerts.annotations", r.get(5))?,
+        hits: r.get(6),
+        clean: r.get(7),
+        created_at_us: r.get(8),
+        starts_at_us: r.get(9),
+        ends_at_us: r.get(10),
+        updated_at_us: r.get(11),
+        notified_at_us: r.get(12),
+    })
+}
+
+const ALERT_COLUMNS: &str = "id, fingerprint, source, state, labels, annotations, hits, clean, created_at_us, starts_at_us, ends_at_us, updated_at_us, notified_at_us";
 
 fn baseline_info(r: &sqlx::sqlite::SqliteRow) -> BaselineInfo {
     BaselineInfo {

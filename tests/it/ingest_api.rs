@@ -1,8 +1,8 @@
 use crate::helpers::*;
 use flywheel::events::Event;
 use flywheel::store::{
-    sqlite::SqliteStore, BaselineInfo, BucketCount, DedupChunk, FunnelCount, JobRun, NamedSummary,
-    ResultQuery, ResultRow, Store, StoreError, SummaryRow, TypeCount,
+    sqlite::SqliteStore, AlertRow, BaselineInfo, BucketCount, DedupChunk, FunnelCount, JobRun,
+    NamedSummary, ResultQuery, ResultRow, Store, StoreError, SummaryRow, TypeCount,
 };
 use flywheel::summary::delta::{Delta, SeriesClass};
 use serde_json::{json, Value};
@@ -663,6 +663,15 @@ impl Store for SlowStore {
     async fn release_lease(&self, j: &str, h: &str) -> Result<(), StoreError> {
         self.inner.release_lease(j, h).await
     }
+    async fn active_alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        self.inner.active_alerts().await
+    }
+    async fn recent_alerts(&self, s: i64, l: i64) -> Result<Vec<AlertRow>, StoreError> {
+        self.inner.recent_alerts(s, l).await
+    }
+    async fn put_alert(&self, a: &AlertRow) -> Result<i64, StoreError> {
+        self.inner.put_alert(a).await
+    }
 }
 
 #[tokio::test]
@@ -681,6 +690,7 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_accepted() 
                 c.ingest.queue_depth = 1;
                 // No scheduled job may take a queue slot (a run flushes ingest first).
                 c.drift.default_monitor = false;
+                c.health.enabled = false;
             }),
             store: Some(Arc::new(store)),
             dir: Some(dir),

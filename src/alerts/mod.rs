@@ -1,0 +1,419 @@
+//! The service's own alerts, raised from the results of its jobs (drift decisions, flywheel
+//! states) with a lifecycle: **pending** (the condition is building: a feature drifted once, an
+//! arc is SLOWING) → **firing** (it persisted: N of M drifted windows, a PLATEAU held two
+//! evaluations) → **resolved** after `resolve_after` clean evaluations in a row.
+//!
+//! One alert per model and incident: drift raises `FlywheelFeatureDrift` per (model, monitor)
+//! listing the top drifted features by effect, never one per feature. Names and severities are
+//! those of the Prometheus rules in `alerts/` so that on-call sees one vocabulary. Firing and
+//! resolved alerts are handed to [`deliver`] (Alertmanager, webhook), which never blocks a job.
+
+pub mod deliver;
+
+use crate::store::{AlertRow, ResultRow, Store, StoreError};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+/// `[alerts]` in the config file.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertsConfig {
+    /// Clean evaluations in a row before a firing alert resolves.
+    pub resolve_after: u32,
+    /// A firing alert is sent again to the webhook this often (seconds).
+    pub renotify_secs: u64,
+    /// Alertmanager base URL (e.g. http://127.0.0.1:9093); empty: off.
+    pub alertmanager_url: String,
+    /// Firing alerts are pushed to Alertmanager again this often, with `endsAt` a few periods
+    /// ahead, so that Alertmanager keeps them while the service is up (seconds).
+    pub alertmanager_refresh_secs: u64,
+    /// Generic webhook URL; empty: off.
+    pub webhook_url: String,
+    /// HMAC-SHA-256 key for the webhook's `X-Flywheel-Signature: sha256=<hex>` header
+    /// (env FLYWHEEL_WEBHOOK_SECRET). Required with a webhook.
+    pub webhook_secret: Option<String>,
+    /// Base of the `generatorURL` and of links in alerts (default: http://<listen>).
+    pub external_url: String,
+    /// Base URL of the runbooks (`<base>/<AlertName>.md`).
+    pub runbook_base: String,
+    /// Delivery attempts per notification (exponential backoff from 0.5 s).
+    pub max_attempts: u32,
+    /// Per-request timeout (seconds).
+    pub timeout_secs: u64,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        Self {
+            resolve_after: 2,
+            renotify_secs: 4 * 3600,
+            alertmanager_url: String::new(),
+            alertmanager_refresh_secs: 60,
+            webhook_url: String::new(),
+            webhook_secret: None,
+            external_url: String::new(),
+            runbook_base: "https://github.com/flywheel/flywheel/blob/main/alerts/runbooks".into(),
+            max_attempts: 5,
+            timeout_secs: 5,
+        }
+    }
+}
+
+impl AlertsConfig {
+    pub fn check(&self, errors: &mut Vec<String>) {
+        if self.resolve_after == 0 {
+            errors.push("alerts.resolve_after: must be at least 1".into());
+        }
+        for (k, u) in [
+            ("alerts.alertmanager_url", &self.alertmanager_url),
+            ("alerts.webhook_url", &self.webhook_url),
+        ] {
+            if !(u.is_empty() || u.starts_with("http://") || u.starts_with("https://")) {
+                errors.push(format!("{k}: {u:?} must start with http:// or https://"));
+            }
+        }
+        if !self.webhook_url.is_empty() && self.webhook_secret.as_ref().is_none_or(|s| s.len() < 16)
+        {
+            errors.push(
+                "alerts.webhook_secret: a webhook needs a signing secret of at least 16 characters"
+                    .into(),
+            );
+        }
+        if self.alertmanager_refresh_secs == 0 || self.max_attempts == 0 || self.timeout_secs == 0 {
+            errors.push(
+                "alerts: alertmanager_refresh_secs, max_attempts and timeout_secs must be > 0"
+                    .into(),
+            );
+        }
+    }
+}
+
+/// What a job's results say about one potential alert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signal {
+    pub alertname: &'static str,
+    pub severity: &'static str,
+    /// Labels besides alertname and severity (model, arc, monitor).
+    pub labels: BTreeMap<String, String>,
+    /// The condition persisted (fire now) or is building (pending).
+    pub firing: bool,
+    pub summary: String,
+    pub description: String,
+}
+
+impl Signal {
+    fn fingerprint(&self) -> String {
+        let mut s = self.alertname.to_owned();
+        for (k, v) in &self.labels {
+            s.push_str(&format!("|{k}={v}"));
+        }
+        s
+    }
+}
+
+/// Signals from a drift run's results: per (model, monitor), feature drift (warning) and dataset
+/// drift (critical).
+pub fn drift_signals(results: &[ResultRow]) -> Vec<Signal> {
+    let mut out = Vec::new();
+    for ds in results.iter().filter(|r| r.subject == "_dataset") {
+        let d = &ds.data;
+        let monitor = d["monitor"].as_str().unwrap_or("").to_owned();
+        let labels: BTreeMap<String, String> = [
+            ("model".to_owned(), ds.model.clone()),
+            ("monitor".to_owned(), monitor.clone()),
+        ]
+        .into();
+        let alerting = d["alerting_features"].as_u64().unwrap_or(0);
+        let drifted = d["drifted"].as_u64().unwrap_or(0);
+        let top: Vec<String> = d["top_drifted"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                format!(
+                    "{}/{} (effect {:.3}{})",
+                    t["class"].as_str().unwrap_or(""),
+                    t["feature"].as_str().unwrap_or(""),
+                    t["effect"]
+                        .as_f64()
+                        .or(t["statistic"].as_f64())
+                        .unwrap_or(0.0),
+                    if t["alerting"] == true {
+                        ", persistent"
+                    } else {
+                        ""
+                    }
+                )
+            })
+            .collect();
+        if alerting > 0 || drifted > 0 {
+            out.push(Signal {
+                alertname: "FlywheelFeatureDrift",
+                severity: "warning",
+                labels: labels.clone(),
+                firing: alerting > 0,
+                summary: format!(
+                    "Model {}: {} feature(s) drifted (monitor {monitor})",
+                    ds.model,
+                    alerting.max(drifted)
+                ),
+                description: format!(
+                    "Top drifted features by effect: {}. Baseline {}.",
+                    top.join(", "),
+                    d["baseline"].as_str().unwrap_or("?")
+                ),
+            });
+        }
+        if d["dataset_drift"] == true {
+            let features = d["decided"].as_u64().unwrap_or(0).max(1);
+            let share = d["drift_share"].as_f64().unwrap_or(0.5);
+            out.push(Signal {
+                alertname: "FlywheelDatasetDrift",
+                severity: "critical",
+                labels,
+                // Persistent when the features that alert (N of M windows) alone reach the share.
+                firing: alerting as f64 / features as f64 >= share,
+                summary: format!(
+                    "Model {}: {:.0} % of its features drifted (monitor {monitor})",
+                    ds.model,
+                    d["share_drifted"].as_f64().unwrap_or(0.0) * 100.0
+                ),
+                description: format!(
+                    "A change this broad is usually an upstream break. Top drifted: {}.",
+                    top.join(", ")
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// Signals from a health run: per model and arc, and the consent invariant.
+pub fn health_signals(results: &[ResultRow]) -> Vec<Signal> {
+    let mut out = Vec::new();
+    for r in results.iter().filter(|r| r.subject == "health") {
+        let h = &r.data;
+        let model = r.model.clone();
+        for (arc, a) in h["arcs"].as_object().into_iter().flatten() {
+            let state = a["state"].as_str().unwrap_or("");
+            let (name, severity, firing) = match (arc.as_str(), state) {
+                ("learning", "REGRESSING") => ("FlywheelLearningRegressing", "critical", true),
+                ("learning", "PLATEAU") => ("FlywheelLearningPlateau", "warning", true),
+                ("learning", "SLOWING") => ("FlywheelLearningPlateau", "warning", false),
+                ("input", "PLATEAU" | "REGRESSING") => ("FlywheelInputStarved", "warning", true),
+                ("input", "SLOWING") => ("FlywheelInputStarved", "warning", false),
+                ("output", "PLATEAU" | "REGRESSING") => ("FlywheelOutputStalled", "warning", true),
+                ("loop", "REGRESSING") => ("FlywheelRetentionDrop", "critical", true),
+                _ => continue,
+            };
+            out.push(Signal {
+                alertname: name,
+                severity,
+                labels: [
+                    ("model".to_owned(), model.clone()),
+                    ("arc".to_owned(), arc.clone()),
+                ]
+                .into(),
+                firing,
+                summary: format!("Model {model}: the {arc} arc is {state}"),
+                description: format!(
+                    "{} Since: {}. What to try: {}",
+                    a["why"].as_str().unwrap_or(""),
+                    a["since"].as_str().unwrap_or("unknown"),
+                    a["advice"].as_str().unwrap_or("")
+                ),
+            });
+        }
+        let v = h["funnel"]["training_consent_violations"]
+            .as_u64()
+            .unwrap_or(0);
+        if v > 0 {
+            out.push(Signal {
+                alertname: "FlywheelTrainingConsentViolation",
+                severity: "critical",
+                labels: [("model".to_owned(), model.clone())].into(),
+                firing: true,
+                summary: format!(
+                    "Model {model}: {v} items used in training without training consent"
+                ),
+                description: "Stop the training pipeline and purge the items.".into(),
+            });
+        }
+    }
+    out
+}
+
+/// A state change the delivery side hears about.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub alert: AlertRow,
+    /// `firing`, `resolved` or `renotify`.
+    pub kind: &'static str,
+}
+
+/// Keeps the alert book: applies signals, records transitions, hands them to delivery.
+pub struct Engine {
+    pub config: AlertsConfig,
+    store: Arc<dyn Store>,
+    notify: Option<deliver::Sender>,
+    /// Newest window applied per source (older reruns do not move alerts).
+    applied: Mutex<HashMap<String, i64>>,
+    /// One evaluation at a time (jobs run concurrently).
+    lock: tokio::sync::Mutex<()>,
+}
+
+impl Engine {
+    pub fn new(
+        config: AlertsConfig,
+        store: Arc<dyn Store>,
+        notify: Option<deliver::Sender>,
+    ) -> Self {
+        Self {
+            config,
+            store,
+            notify,
+            applied: Mutex::new(HashMap::new()),
+            lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// Apply a job run's results (the newest window of that job only).
+    pub async fn observe(
+        &self,
+        source: &str,
+        window_end: i64,
+        results: &[ResultRow],
+        now_us: i64,
+    ) -> Result<Vec<Transition>, StoreError> {
+        {
+            let mut a = self.applied.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = a.entry(source.to_owned()).or_insert(i64::MIN);
+            if window_end < *slot {
+                return Ok(Vec::new());
+            }
+            *slot = window_end;
+        }
+        let signals = if source.starts_with("drift:") {
+            drift_signals(results)
+        } else if source == crate::flywheel::job::JOB_NAME {
+            health_signals(results)
+        } else {
+            return Ok(Vec::new());
+        };
+        self.apply(source, signals, now_us).await
+    }
+
+    /// The lifecycle step for one source's evaluation.
+    pub async fn apply(
+        &self,
+        source: &str,
+        signals: Vec<Signal>,
+        now_us: i64,
+    ) -> Result<Vec<Transition>, StoreError> {
+        let _guard = self.lock.lock().await;
+        let active: Vec<AlertRow> = self
+            .store
+            .active_alerts()
+            .await?
+            .into_iter()
+            .filter(|a| a.source == source)
+            .collect();
+        let mut by_fp: HashMap<String, AlertRow> = active
+            .into_iter()
+            .map(|a| (a.fingerprint.clone(), a))
+            .collect();
+        let mut transitions = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for s in signals {
+            let fp = s.fingerprint();
+            if !seen.insert(fp.clone()) {
+                continue;
+            }
+            let mut labels = s.labels.clone();
+            labels.insert("alertname".into(), s.alertname.into());
+            labels.insert("severity".into(), s.severity.into());
+            let annotations: BTreeMap<String, String> = [
+                ("summary".to_owned(), s.summary.clone()),
+                ("description".to_owned(), s.description.clone()),
+                (
+                    "runbook_url".to_owned(),
+                    format!("{}/{}.md", self.config.runbook_base, s.alertname),
+                ),
+            ]
+            .into();
+            let mut a = by_fp.remove(&fp).unwrap_or(AlertRow {
+                id: 0,
+                fingerprint: fp,
+                source: source.to_owned(),
+                state: "pending".into(),
+                labels: labels.clone(),
+                annotations: annotations.clone(),
+                hits: 0,
+                clean: 0,
+                created_at_us: now_us,
+                starts_at_us: None,
+                ends_at_us: None,
+                updated_at_us: now_us,
+                notified_at_us: None,
+            });
+            a.hits += 1;
+            a.clean = 0;
+            a.labels = labels;
+            a.annotations = annotations;
+            a.updated_at_us = now_us;
+            if s.firing && a.state != "firing" {
+                a.state = "firing".into();
+                a.starts_at_us = Some(now_us);
+                a.notified_at_us = Some(now_us);
+                a.id = self.store.put_alert(&a).await?;
+                transitions.push(Transition {
+                    alert: a,
+                    kind: "firing",
+                });
+                continue;
+            }
+            let renotify = a.state == "firing"
+                && a.notified_at_us
+                    .is_some_and(|t| now_us - t >= self.config.renotify_secs as i64 * 1_000_000);
+            if renotify {
+                a.notified_at_us = Some(now_us);
+            }
+            a.id = self.store.put_alert(&a).await?;
+            if renotify {
+                transitions.push(Transition {
+                    alert: a,
+                    kind: "renotify",
+                });
+            }
+        }
+        // Active alerts without a signal this time: a clean evaluation.
+        for (_, mut a) in by_fp {
+            a.clean += 1;
+            a.hits = 0;
+            a.updated_at_us = now_us;
+            if a.state == "pending" {
+                // The condition did not persist: the pending alert is dropped.
+                a.state = "inactive".into();
+                self.store.put_alert(&a).await?;
+            } else if a.clean >= i64::from(self.config.resolve_after) {
+                a.state = "resolved".into();
+                a.ends_at_us = Some(now_us);
+                self.store.put_alert(&a).await?;
+                transitions.push(Transition {
+                    alert: a,
+                    kind: "resolved",
+                });
+            } else {
+                self.store.put_alert(&a).await?;
+            }
+        }
+        for t in &transitions {
+            tracing::warn!(alert = %t.alert.labels.get("alertname").map_or("", |s| s.as_str()), model = %t.alert.labels.get("model").map_or("", |s| s.as_str()), transition = t.kind, "alert");
+            if let Some(n) = &self.notify {
+                n.send(t.clone());
+            }
+        }
+        Ok(transitions)
+    }
+}
