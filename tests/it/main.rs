@@ -4,6 +4,7 @@
 mod helpers;
 
 mod alert_rules;
+mod alerting;
 mod compare_cli;
 mod drift;
 mod durability;
