@@ -11,3 +11,4 @@ mod durability;
 mod health;
 mod ingest_api;
 mod ops;
+mod prometheus_e2e;
