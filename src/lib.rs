@@ -37,6 +37,7 @@ pub mod alerts;
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod drift;
 pub mod events;
 pub mod flywheel;

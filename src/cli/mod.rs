@@ -26,6 +26,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the service (HTTP API, ingest, scheduled jobs).
     Serve(ServeArgs),
+    /// Start the service in a fresh data directory and play weeks of a simulated product
+    /// (drift, a feedback drop and a learning plateau happen at known times).
+    Demo(DemoArgs),
     /// Compare two datasets column by column (drift), as the service does on live traffic.
     Compare(compare::CompareArgs),
     /// Reproducible measurements (see BENCHMARKS.md).
@@ -63,6 +66,28 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
 }
 
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Seed: the same seed gives the same events and the same figures.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Simulated weeks.
+    #[arg(long, default_value_t = 20)]
+    pub weeks: u32,
+    /// New users per simulated day.
+    #[arg(long, default_value_t = 40)]
+    pub new_users: u32,
+    /// Data directory (default: a new ./flywheel-demo-<time> directory).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Address to serve on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Exit when the scenario ends (the data directory stays for inspection).
+    #[arg(long)]
+    pub until_done: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum ConfigCommand {
     /// Check a config file and report every problem at once.
@@ -96,6 +121,37 @@ pub fn load_config(args: &ServeArgs) -> Result<Config, config::ConfigErrors> {
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Serve(args) => serve(args).await,
+        Command::Demo(args) => {
+            let data_dir = args.data_dir.unwrap_or_else(|| {
+                PathBuf::from(format!(
+                    "flywheel-demo-{}",
+                    chrono::Utc::now().format("%Y%m%d-%H%M%S")
+                ))
+            });
+            if data_dir.join("flywheel.db").exists() {
+                eprintln!(
+                    "error: {} already holds a flywheel store; the demo needs a fresh directory",
+                    data_dir.display()
+                );
+                return 2;
+            }
+            let opts = crate::demo::DemoOptions {
+                seed: args.seed,
+                weeks: args.weeks,
+                new_users: args.new_users,
+                data_dir,
+                listen: args.listen,
+                until_done: args.until_done,
+                progress: true,
+            };
+            match crate::demo::run(opts).await {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    2
+                }
+            }
+        }
         Command::Bench { command } => bench::run(command).await,
         Command::Jobs { command } => admin::jobs(command).await,
         Command::Baseline { command } => admin::baseline(command).await,

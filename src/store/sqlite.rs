@@ -1,5 +1,9 @@
 //! The embedded SQLite store: one file (`<data_dir>/flywheel.db`), WAL mode, `synchronous=FULL`
 //! so that a committed journal batch survives a crash of the process or the machine.
+//!
+//! Write transactions start with `BEGIN IMMEDIATE`: they take the write lock up front and wait
+//! for it (busy timeout), instead of starting as readers and failing with SQLITE_BUSY_SNAPSHOT
+//! when another connection (a job, the ingest checkpoint) committed in between.
 
 use super::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -52,7 +56,7 @@ impl Store for SqliteStore {
         payloads: &[Vec<u8>],
         received_at: i64,
     ) -> Result<i64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut last = 0i64;
         for p in payloads {
             let r = sqlx::query("INSERT INTO journal (received_at, payload) VALUES (?, ?)")
@@ -85,7 +89,7 @@ impl Store for SqliteStore {
         dedup: Option<&DedupChunk>,
         journal_upto: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         for (model, versions) in &delta.models {
             for (version, vd) in versions {
                 for ((class, bucket), m) in &vd.groups {
@@ -419,7 +423,7 @@ impl Store for SqliteStore {
         info: &BaselineInfo,
         summaries: &[NamedSummary],
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM baseline_summaries WHERE name = ?")
             .bind(&info.name)
             .execute(&mut *tx)
@@ -495,7 +499,7 @@ impl Store for SqliteStore {
     }
 
     async fn save_run(&self, run: &JobRun, results: &[ResultRow]) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query("DELETE FROM results WHERE job = ? AND window_end = ?")
             .bind(&run.job)
             .bind(run.window_end)
