@@ -70,6 +70,13 @@ pub fn build_jobs(
             metrics.clone(),
         )));
     }
+    if let Some(schedule) = &config.report_schedule {
+        list.push(Arc::new(crate::report::ReportJob {
+            schedule: schedule.clone(),
+            store: store.clone(),
+            dir: config.data_dir.join("reports"),
+        }));
+    }
     for j in &list {
         let now = chrono::Utc::now();
         let interval = j.schedule().next_after(now).and_then(|a| {

@@ -45,6 +45,7 @@ pub mod http;
 pub mod ingest;
 pub mod jobs;
 pub mod metrics;
+pub mod report;
 pub mod stats;
 pub mod store;
 pub mod summary;

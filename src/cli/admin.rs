@@ -211,3 +211,44 @@ pub async fn baseline(cmd: BaselineCommand) -> i32 {
         }
     }
 }
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The ISO week, e.g. 2026-W48 (default: the last complete week).
+    #[arg(long)]
+    pub week: Option<String>,
+    /// Output directory (default: <data_dir>/reports).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: ServeArgs,
+}
+
+pub async fn report(args: ReportArgs) -> i32 {
+    let week = match &args.week {
+        Some(w) => match crate::report::IsoWeek::parse(w) {
+            Ok(w) => w,
+            Err(e) => return fail(format!("--week: {e}")),
+        },
+        None => crate::report::IsoWeek::last_complete(chrono::Utc::now().timestamp()),
+    };
+    let (config, store) = match open(&args.common).await {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let out = args.out.unwrap_or_else(|| config.data_dir.join("reports"));
+    let report = match crate::report::build(store.as_ref(), &week).await {
+        Ok(r) => r,
+        Err(e) => return fail(format!("{e:#}")),
+    };
+    match crate::report::write(&report, &out) {
+        Ok(files) => {
+            println!("{}", report.json["verdict"].as_str().unwrap_or(""));
+            for f in files {
+                println!("wrote {}", f.display());
+            }
+            0
+        }
+        Err(e) => fail(format!("{e:#}")),
+    }
+}

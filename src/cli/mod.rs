@@ -46,6 +46,8 @@ pub enum Command {
         #[command(subcommand)]
         command: admin::BaselineCommand,
     },
+    /// Write the weekly report of an ISO week (Markdown, HTML with charts, JSON).
+    Report(admin::ReportArgs),
     /// Work with configuration files.
     Config {
         #[command(subcommand)]
@@ -155,6 +157,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Bench { command } => bench::run(command).await,
         Command::Jobs { command } => admin::jobs(command).await,
         Command::Baseline { command } => admin::baseline(command).await,
+        Command::Report(args) => admin::report(args).await,
         Command::Compare(args) => tokio::task::spawn_blocking(move || compare::run(args))
             .await
             .unwrap_or(2),

@@ -22,6 +22,7 @@ pub struct RawConfig {
     pub jobs: RawJobs,
     pub health: crate::flywheel::health::HealthConfig,
     pub alerts: crate::alerts::AlertsConfig,
+    pub report: RawReport,
     /// `[[monitors]]`: drift monitors; none means the default monitor (see [`RawDrift`]).
     pub monitors: Vec<crate::drift::monitor::RawMonitor>,
 }
@@ -41,6 +42,24 @@ impl Default for RawDrift {
         Self {
             default_monitor: true,
             metric_top_features: 20,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawReport {
+    /// Write the weekly report on a schedule.
+    pub enabled: bool,
+    /// When (cron, UTC): it covers the ISO week that ended before the fire.
+    pub schedule: String,
+}
+
+impl Default for RawReport {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            schedule: "0 0 6 * * Mon".into(),
         }
     }
 }
@@ -193,6 +212,8 @@ pub struct Config {
     pub alerts: crate::alerts::AlertsConfig,
     /// The health job's schedule (validated `health.schedule`).
     pub health_schedule: crate::jobs::schedule::CronSchedule,
+    /// The weekly report's schedule, when enabled.
+    pub report_schedule: Option<crate::jobs::schedule::CronSchedule>,
     pub monitors: Vec<crate::drift::monitor::Monitor>,
 }
 
@@ -513,6 +534,17 @@ impl RawConfig {
                 }
             };
         self.health.check(&mut errors);
+        let report_schedule = if self.report.enabled {
+            match crate::jobs::schedule::CronSchedule::parse(&self.report.schedule) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    errors.push(format!("report.schedule: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
         if ov.webhook_secret.is_some() {
             self.alerts.webhook_secret = ov.webhook_secret.clone();
         }
@@ -552,6 +584,7 @@ impl RawConfig {
                 health: self.health,
                 alerts: self.alerts,
                 health_schedule,
+                report_schedule,
                 monitors,
             }),
             _ => Err(ConfigErrors(errors)),

@@ -3,6 +3,7 @@
 
 mod events;
 pub mod jobs;
+mod pages;
 mod read;
 
 use crate::config::Config;
@@ -232,6 +233,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/drift", get(jobs::drift_history))
         .route("/v1/health", get(jobs::health_latest))
         .route("/v1/alerts", get(jobs::list_alerts))
+        .route("/v1/reports", get(pages::list_reports))
+        .route("/reports/{file}", get(pages::report_file))
+        .route("/", get(pages::status))
         .route("/v1/health/history", get(jobs::health_history))
         .route(
             "/v1/baselines",
