@@ -3,7 +3,8 @@
 # from here, and a test whose tool is missing fails loudly (nothing is skipped).
 #
 # Installs when missing (Debian, as root): prometheus (prometheus, promtool) and
-# prometheus-alertmanager (prometheus-alertmanager, amtool). The tests start their own
+# prometheus-alertmanager (prometheus-alertmanager, amtool), chromium (headless screenshots of
+# the report and the status page). The tests start their own
 # Prometheus and Alertmanager processes on free loopback ports and stop them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v promtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v amtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ "${#need[@]}" -gt 0 ]; then
     echo "test.sh: installing ${need[*]} (apt-get)" >&2
     if [ "$(id -u)" -ne 0 ]; then

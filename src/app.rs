@@ -73,6 +73,7 @@ pub fn build_jobs(
     if let Some(schedule) = &config.report_schedule {
         list.push(Arc::new(crate::report::ReportJob {
             schedule: schedule.clone(),
+            health: config.health.clone(),
             store: store.clone(),
             dir: config.data_dir.join("reports"),
         }));

@@ -276,6 +276,16 @@ fn funnel_events(day: i64, explicit: u64, weekly_curated: u64) -> Vec<Value> {
 
 /// Run the demo. Returns when the scenario is done (and, without `until_done`, after Ctrl-C).
 pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
+    run_with(opts, None, Box::pin(crate::cli::shutdown_signal())).await
+}
+
+/// Run the demo; `done` hears the service's base URL when the scenario has played, and without
+/// `until_done` the service keeps serving until `shutdown` resolves.
+pub async fn run_with(
+    opts: DemoOptions,
+    done: Option<tokio::sync::oneshot::Sender<String>>,
+    shutdown: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+) -> anyhow::Result<()> {
     let raw = config(&opts);
     let config = raw
         .validate(Overrides::default())
@@ -425,9 +435,16 @@ pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
             opts.data_dir.join("reports").display()
         );
     }
+    if let Some(d) = done {
+        let _ = d.send(base.clone());
+    }
     if !opts.until_done {
-        eprintln!("serving until Ctrl-C (the simulated clock stays at the end of the scenario)");
-        crate::cli::shutdown_signal().await;
+        if opts.progress {
+            eprintln!(
+                "serving until Ctrl-C (the simulated clock stays at the end of the scenario)"
+            );
+        }
+        shutdown.await;
     }
     let _ = stop_tx.send(());
     server.await??;

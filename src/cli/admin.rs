@@ -237,7 +237,7 @@ pub async fn report(args: ReportArgs) -> i32 {
         Err(e) => return fail(e),
     };
     let out = args.out.unwrap_or_else(|| config.data_dir.join("reports"));
-    let report = match crate::report::build(store.as_ref(), &week).await {
+    let report = match crate::report::build(store.as_ref(), &week, &config.health).await {
         Ok(r) => r,
         Err(e) => return fail(format!("{e:#}")),
     };

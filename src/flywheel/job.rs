@@ -42,8 +42,19 @@ impl HealthJob {
 
     /// Load what the computation reads for one model.
     pub async fn inputs(&self, model: &str, end: i64) -> anyhow::Result<Inputs> {
-        let from = end - i64::from(self.config.lookback_days) * 86_400;
-        let store = self.store.as_ref();
+        load_inputs(self.store.as_ref(), &self.config, model, end).await
+    }
+}
+
+/// Load what the health computation reads for one model as of `end`.
+pub async fn load_inputs(
+    store: &dyn Store,
+    config: &HealthConfig,
+    model: &str,
+    end: i64,
+) -> anyhow::Result<Inputs> {
+    {
+        let from = end - i64::from(config.lookback_days) * 86_400;
         let mut feedback = store
             .summaries(model, Some(SeriesClass::FeedbackExplicit), from, end)
             .await?;

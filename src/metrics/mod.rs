@@ -243,6 +243,12 @@ impl Metrics {
         for sev in ["critical", "warning"] {
             alerts_firing.with_label_values(&[sev]).set(0.0);
         }
+        for receiver in ["alertmanager", "webhook"] {
+            for outcome in ["sent", "retried", "failed"] {
+                alert_notifications.with_label_values(&[receiver, outcome]);
+            }
+        }
+        alert_notifications.with_label_values(&["queue", "dropped"]);
         for c in [
             Box::new(task_last_success.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(task_runs.clone()),

@@ -8,7 +8,7 @@ pub mod charts;
 
 use crate::drift::sketch::SketchCdf;
 use crate::events::EventType;
-use crate::store::{ResultQuery, ResultRow, Store};
+use crate::store::{ResultQuery, Store};
 use crate::summary::delta::SeriesClass;
 use crate::summary::FeatureSummary;
 use anyhow::Context;
@@ -97,23 +97,21 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-async fn latest_health(
+/// The flywheel health of a model as of `at`, computed from the stored data (not read from the
+/// health job's results, so that the report does not depend on which job ran first).
+async fn health_at(
     store: &dyn Store,
+    cfg: &crate::flywheel::health::HealthConfig,
     model: &str,
     at: i64,
-) -> anyhow::Result<Option<ResultRow>> {
-    Ok(store
-        .results(&ResultQuery {
-            job_prefix: Some(crate::flywheel::job::JOB_NAME.into()),
-            model: Some(model.into()),
-            subject: Some("health".into()),
-            to: Some(at),
-            latest: Some(1),
-            ..Default::default()
-        })
-        .await?
-        .into_iter()
-        .find(|r| r.job == crate::flywheel::job::JOB_NAME))
+) -> anyhow::Result<Value> {
+    let inputs = crate::flywheel::job::load_inputs(store, cfg, model, at).await?;
+    let (cfg, model) = (cfg.clone(), model.to_owned());
+    let h = tokio::task::spawn_blocking(move || {
+        crate::flywheel::health::compute(&model, &cfg, &inputs)
+    })
+    .await?;
+    Ok(serde_json::to_value(&h)?)
 }
 
 fn merged(rows: Vec<crate::store::SummaryRow>) -> BTreeMap<String, FeatureSummary> {
@@ -132,10 +130,7 @@ fn merged(rows: Vec<crate::store::SummaryRow>) -> BTreeMap<String, FeatureSummar
 type Points = Vec<(f64, f64)>;
 
 /// Shares of reference and current over 20 quantile bins of the reference.
-fn distribution(
-    r: &FeatureSummary,
-    c: &FeatureSummary,
-) -> Option<(Points, Points)> {
+fn distribution(r: &FeatureSummary, c: &FeatureSummary) -> Option<(Points, Points)> {
     if r.moments.n == 0 || c.moments.n == 0 {
         return None;
     }
@@ -163,7 +158,11 @@ fn distribution(
 }
 
 /// Build the report of one week from the store.
-pub async fn build(store: &dyn Store, week: &IsoWeek) -> anyhow::Result<Report> {
+pub async fn build(
+    store: &dyn Store,
+    week: &IsoWeek,
+    health: &crate::flywheel::health::HealthConfig,
+) -> anyhow::Result<Report> {
     let (ws, we) = (week.start, week.end);
     let mut models: Vec<String> = store
         .type_counts()
@@ -176,13 +175,8 @@ pub async fn build(store: &dyn Store, week: &IsoWeek) -> anyhow::Result<Report> 
     let alerts_all = store.recent_alerts(ws * 1_000_000, 10_000).await?;
     let mut sections = Vec::new();
     for model in &models {
-        let health = latest_health(store, model, we).await?;
-        let prev = latest_health(store, model, we - 7 * DAY).await?;
-        let h = health
-            .as_ref()
-            .map(|r| r.data.clone())
-            .unwrap_or(Value::Null);
-        let p = prev.as_ref().map(|r| r.data.clone()).unwrap_or(Value::Null);
+        let h = health_at(store, health, model, we).await?;
+        let p = health_at(store, health, model, we - 7 * DAY).await?;
         let changes: Vec<Value> = [
             ("Interactions (7 days)", "/feedback/interactions_7d", false),
             ("Explicit feedback (7 days)", "/feedback/explicit_7d", false),
@@ -422,7 +416,7 @@ pub async fn build(store: &dyn Store, week: &IsoWeek) -> anyhow::Result<Report> 
         sections.push(json!({
             "model": model,
             "verdict": h["verdict"].as_str().unwrap_or("No health result for this week yet (the health job runs daily)."),
-            "health_as_of": health.as_ref().map(|r| day(r.window_end - DAY)),
+            "health_as_of": day(we - DAY),
             "changes": changes,
             "alerts": alerts,
             "arcs": h["arcs"],
@@ -712,6 +706,7 @@ pub fn write(report: &Report, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
 /// window is the ISO week that ended before the fire.
 pub struct ReportJob {
     pub schedule: crate::jobs::schedule::CronSchedule,
+    pub health: crate::flywheel::health::HealthConfig,
     pub store: std::sync::Arc<dyn Store>,
     pub dir: PathBuf,
 }
@@ -733,7 +728,7 @@ impl crate::jobs::Job for ReportJob {
     }
     async fn run(&self, _fired_at: i64, window: (i64, i64)) -> anyhow::Result<crate::jobs::Output> {
         let week = IsoWeek::containing(window.0);
-        let report = build(self.store.as_ref(), &week).await?;
+        let report = build(self.store.as_ref(), &week, &self.health).await?;
         let dir = self.dir.clone();
         let files = tokio::task::spawn_blocking(move || write(&report, &dir)).await??;
         Ok(crate::jobs::Output {

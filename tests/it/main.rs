@@ -6,6 +6,7 @@ mod helpers;
 mod alert_rules;
 mod alerting;
 mod compare_cli;
+mod demo_e2e;
 mod drift;
 mod durability;
 mod health;
