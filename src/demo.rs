@@ -402,7 +402,7 @@ pub async fn run_with(
             eprintln!(
                 "  week {:>2} done ({}): {:>8} events, {} users | {} | alerts: {}  [{:.0} s]",
                 day / 7 + 1,
-                chrono::DateTime::from_timestamp(START + (day + 1) * DAY, 0)
+                chrono::DateTime::from_timestamp(START + day * DAY, 0)
                     .map(|t| t.format("%G-W%V").to_string())
                     .unwrap_or_default(),
                 posted,

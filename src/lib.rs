@@ -10,14 +10,22 @@
 //!
 //! ```text
 //! stats, summary (pure)  ←  events, drift, flywheel, jobs::schedule (pure domain)
-//!                        ←  store  ←  ingest  ←  http, cli  ←  app  ←  main
+//!                        ←  store  ←  ingest, jobs, the jobs of drift/flywheel/report, alerts
+//!                        ←  http, cli, demo  ←  app  ←  main
 //! ```
 //!
 //! * [`stats`]: the statistics core, pure and checked against scipy (`shared/oracles`).
 //! * [`drift`]: which statistic each column gets and when it counts as drifted (the two-gate
 //!   default, explicit methods, Evidently compatibility), and the same statistics on summaries.
-//! * [`flywheel`]: retention, velocity, CUPED and the per-arc plateau rule.
-//! * [`jobs`]: when scheduled jobs fire (pure cron computation).
+//! * [`flywheel`]: retention, velocity, CUPED, the per-arc plateau rule, and the health
+//!   computation with its daily job.
+//! * [`jobs`]: when scheduled jobs fire (pure cron computation) and the runner (leases,
+//!   catch-up, idempotent run records). Drift monitors ([`drift::run`]), health
+//!   ([`flywheel::job`]) and the weekly report ([`report`]) are its jobs.
+//! * [`alerts`]: the service's own alert lifecycle from job results, and delivery to
+//!   Alertmanager and a signed webhook.
+//! * [`report`]: the weekly report (Markdown, HTML with SVG charts, JSON).
+//! * [`demo`]: the simulated product behind `flywheel demo`.
 //! * [`synth`]: the seeded data generator of the tests and benchmarks.
 //! * [`events`]: the event contract (DESIGN §1), parsing and validation, pseudonymisation.
 //! * [`summary`]: mergeable summaries (moments, KLL quantile sketch, capped category counts) and
