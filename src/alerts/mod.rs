@@ -13,7 +13,7 @@ pub mod deliver;
 use crate::store::{AlertRow, ResultRow, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// `[alerts]` in the config file.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
@@ -258,7 +258,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     notify: Option<deliver::Sender>,
     /// Newest window applied per source (older reruns do not move alerts).
-    applied: Mutex<HashMap<String, i64>>,
+    applied: crate::jobs::Newest,
     /// One evaluation at a time (jobs run concurrently).
     lock: tokio::sync::Mutex<()>,
 }
@@ -273,7 +273,7 @@ impl Engine {
             config,
             store,
             notify,
-            applied: Mutex::new(HashMap::new()),
+            applied: crate::jobs::Newest::default(),
             lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -286,13 +286,8 @@ impl Engine {
         results: &[ResultRow],
         now_us: i64,
     ) -> Result<Vec<Transition>, StoreError> {
-        {
-            let mut a = self.applied.lock().unwrap_or_else(|p| p.into_inner());
-            let slot = a.entry(source.to_owned()).or_insert(i64::MIN);
-            if window_end < *slot {
-                return Ok(Vec::new());
-            }
-            *slot = window_end;
+        if !self.applied.advance(source, window_end) {
+            return Ok(Vec::new());
         }
         let signals = if source.starts_with("drift:") {
             drift_signals(results)

@@ -107,7 +107,7 @@ pub struct DriftJob {
     pub metric_top_features: usize,
     /// The newest window exported as metrics, per model (catch-up runs of older windows do
     /// not overwrite newer figures).
-    exported: Mutex<HashMap<String, i64>>,
+    exported: crate::jobs::Newest,
 }
 
 impl DriftJob {
@@ -124,7 +124,7 @@ impl DriftJob {
             metrics,
             cache,
             metric_top_features,
-            exported: Mutex::new(HashMap::new()),
+            exported: crate::jobs::Newest::default(),
         }
     }
 
@@ -387,16 +387,7 @@ impl Job for DriftJob {
                 "top_drifted": top_drifted,
             });
             // Metrics: only for the newest window seen (catch-up runs come oldest first).
-            let newest = {
-                let mut e = self.exported.lock().unwrap_or_else(|p| p.into_inner());
-                let slot = e.entry(model.clone()).or_insert(i64::MIN);
-                let newest = window.1 >= *slot;
-                if newest {
-                    *slot = window.1;
-                }
-                newest
-            };
-            if newest {
+            if self.exported.advance(&model, window.1) {
                 let series = ranked
                     .iter()
                     .map(|(f, r)| DriftSeries {

@@ -10,8 +10,7 @@ use crate::metrics::Metrics;
 use crate::store::{ResultRow, Store};
 use crate::summary::delta::SeriesClass;
 use async_trait::async_trait;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 pub const JOB_NAME: &str = "health";
 
@@ -21,7 +20,7 @@ pub struct HealthJob {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     /// Newest window exported per model (catch-up runs come oldest first).
-    exported: Mutex<HashMap<String, i64>>,
+    exported: crate::jobs::Newest,
 }
 
 impl HealthJob {
@@ -36,7 +35,7 @@ impl HealthJob {
             schedule,
             store,
             metrics,
-            exported: Mutex::new(HashMap::new()),
+            exported: crate::jobs::Newest::default(),
         }
     }
 
@@ -111,16 +110,7 @@ impl Job for HealthJob {
             let cfg = self.config.clone();
             let m = model.clone();
             let h = tokio::task::spawn_blocking(move || health::compute(&m, &cfg, &inputs)).await?;
-            let newest = {
-                let mut e = self.exported.lock().unwrap_or_else(|p| p.into_inner());
-                let slot = e.entry(model.clone()).or_insert(i64::MIN);
-                let newest = window.1 >= *slot;
-                if newest {
-                    *slot = window.1;
-                }
-                newest
-            };
-            if newest {
+            if self.exported.advance(&model, window.1) {
                 self.metrics.publish_health(&h);
             }
             summary.insert(

@@ -21,6 +21,25 @@ use schedule::CronSchedule;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Remembers the newest window seen per key, so that catch-up runs (oldest first) and reruns of
+/// past windows do not overwrite what newer windows exported or decided.
+#[derive(Debug, Default)]
+pub struct Newest(std::sync::Mutex<std::collections::HashMap<String, i64>>);
+
+impl Newest {
+    /// True (and remembered) when `window_end` is at least the newest seen for `key`.
+    pub fn advance(&self, key: &str, window_end: i64) -> bool {
+        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = m.entry(key.to_owned()).or_insert(i64::MIN);
+        if window_end >= *slot {
+            *slot = window_end;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 /// What a job produced for one window.
 #[derive(Debug, Default)]
 pub struct Output {

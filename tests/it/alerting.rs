@@ -2,7 +2,7 @@
 //! delivery to a signed webhook (a real HTTP sink on port 0) with retries, and — with a real
 //! Prometheus and Alertmanager on loopback — the rules and the direct push end to end.
 
-use crate::helpers::{spawn_app_with, Options, TestApp};
+use crate::helpers::{spawn_app_with, wait_until, Options, TestApp};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::{json, Value};
@@ -79,20 +79,6 @@ async fn run_health(app: &TestApp, day_end: i64) {
     assert_eq!(r.status().as_u16(), 200);
 }
 
-async fn wait_for<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs} s waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_plateau_goes_pending_firing_resolved_and_reaches_the_signed_webhook() {
     let (hook, got) = sink().await;
@@ -165,7 +151,7 @@ async fn a_plateau_goes_pending_firing_resolved_and_reaches_the_signed_webhook()
         .as_str()
         .is_some_and(|d| d.contains("Sen slope") && d.contains("What to try")));
     // The webhook got a firing and a resolved notification, each correctly signed.
-    let msgs = wait_for("webhook notifications", 10, async || {
+    let msgs = wait_until("webhook notifications", 10, async || {
         let g = got.lock().expect("lock").clone();
         (g.len() >= 2).then_some(g)
     })
@@ -192,15 +178,7 @@ async fn a_plateau_goes_pending_firing_resolved_and_reaches_the_signed_webhook()
         kinds.contains(&"FlywheelLearningPlateau:resolved".to_owned()),
         "{kinds:?}"
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("m")
-        .text()
-        .await
-        .expect("t");
+    let metrics = app.metrics().await;
     assert!(metrics
         .contains("flywheel_alert_notifications_total{outcome=\"sent\",receiver=\"webhook\"}"));
     app.stop().await;
@@ -256,7 +234,7 @@ async fn a_dead_receiver_is_retried_counted_and_never_blocks_jobs() {
         a["active"][0]["labels"]["alertname"], "FlywheelLearningRegressing",
         "{a}"
     );
-    let text = wait_for("a failed delivery", 15, async || {
+    let text = wait_until("a failed delivery", 15, async || {
         let t = app
             .client
             .get(app.url("/metrics"))

@@ -4,7 +4,8 @@
 //! headless Chromium (screenshots kept in target/screenshots/), and the report regenerated
 //! byte for byte.
 
-use crate::prometheus_e2e::{start_prometheus, wait_until};
+use crate::helpers::wait_until;
+use crate::prometheus_e2e::start_prometheus;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

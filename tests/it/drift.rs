@@ -256,15 +256,7 @@ async fn scheduled_runs_flag_exactly_the_drifted_features_from_the_right_window(
     assert_eq!(top, expected);
 
     // Metrics: the persistent decision per feature, the ratio, the task freshness.
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics().await;
     let line = |prefix: &str| {
         text.lines()
             .find(|l| l.starts_with(prefix))

@@ -229,15 +229,7 @@ async fn learning_arc_scenarios_improving_flattening_regressing_and_noise() {
         "no deploys were sent"
     );
 
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics().await;
     assert!(
         text.contains("flywheel_arc_state{arc=\"learning\",model=\"flattening\"} 2"),
         "{text}"
@@ -388,15 +380,7 @@ async fn feedback_funnel_uplift_retention_and_the_input_arc() {
     assert_eq!(r["d1"]["value"], 1.0, "{r}");
     assert_eq!(r["d1"]["suppressed"], false);
     assert!(r["stickiness"].as_f64().is_some_and(|s| s > 0.9), "{r}");
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = app.metrics().await;
     for needle in [
         "flywheel_feedback_rate_ratio{kind=\"explicit\",model=\"shop\"} 0.1",
         "flywheel_feedback_change_ratio{model=\"shop\",series=\"explicit_feedback\"} -0.5",

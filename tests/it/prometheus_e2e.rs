@@ -5,11 +5,10 @@
 //! time. (The rules are used as written except that `for:` is shortened to 0s, which is policy,
 //! not pipeline.)
 
-use crate::helpers::{spawn_app_with, Options, TestApp};
+use crate::helpers::{spawn_app_with, wait_until, Options, TestApp};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// A child process killed when dropped (also when the test panics).
 pub struct Proc(Child);
@@ -39,20 +38,6 @@ pub fn spawn(tool: &'static str, args: &[String], dir: &Path) -> Proc {
             panic!("{tool} is not available ({e}); ./scripts/test.sh installs it (Debian packages prometheus, prometheus-alertmanager)")
         });
     Proc(child)
-}
-
-pub async fn wait_until<T>(what: &str, secs: u64, mut f: impl AsyncFnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {secs} s waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 /// Start Prometheus scraping `target` every second, with `rules` and Alertmanager `am`.
