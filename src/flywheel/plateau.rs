@@ -100,6 +100,17 @@ pub fn slowdown_since(series: &[f64]) -> Option<usize> {
         .map(|(split, _)| split + 1)
 }
 
+/// Index of the first point after the slowdown when the series ends with a run of at least 3
+/// steps each gaining less than `d` (the first point of that run's flat gains).
+pub fn flat_since(series: &[f64], d: f64) -> Option<usize> {
+    let steps = series
+        .windows(2)
+        .rev()
+        .take_while(|w| w[1] - w[0] < d)
+        .count();
+    (steps >= 3).then(|| series.len() - steps)
+}
+
 /// Evaluate the arc after the latest point of `series` (oldest first).
 pub fn evaluate(series: &[f64], delta_min: Option<f64>, k: usize, prev: Memory) -> Evaluation {
     let k = k.max(MIN_POINTS);
@@ -161,7 +172,13 @@ pub fn evaluate(series: &[f64], delta_min: Option<f64>, k: usize, prev: Memory) 
         state,
         ArcState::Plateau | ArcState::Slowing | ArcState::Regressing
     ) {
-        ev.since_index = slowdown_since(series);
+        // Since when: for a plateau, the start of the final run of steps that each gained less
+        // than δ_min (what the reader means by "flat since"); otherwise, or when that run is
+        // shorter than 3 steps, the changepoint of the per-step gains.
+        let flat = (state == ArcState::Plateau)
+            .then(|| flat_since(series, d))
+            .flatten();
+        ev.since_index = flat.or_else(|| slowdown_since(series));
     }
     ev.state = state;
     ev.memory = Memory {
@@ -230,6 +247,25 @@ mod tests {
         let states = run(&x, None);
         assert!(states[..5].iter().all(|s| *s == ArcState::Insufficient));
         assert!(states[5..].iter().all(|s| *s == ArcState::Ok), "{states:?}");
+    }
+
+    #[test]
+    fn a_plateau_after_diminishing_gains_is_dated_from_the_flat_run() {
+        // Gains 0.03 · 0.85^c for 9 cycles, then none: the biggest drop in mean gain is early,
+        // but the flat run starts at index 10.
+        let mut x = vec![0.6];
+        for c in 0..9 {
+            let last = *x.last().unwrap_or(&0.6);
+            x.push(last + 0.03 * 0.85f64.powi(c));
+        }
+        let top = *x.last().unwrap_or(&0.0);
+        x.extend((0..8).map(|i| top + if i % 2 == 0 { 0.0003 } else { -0.0003 }));
+        assert_eq!(flat_since(&x, 0.002), Some(10));
+        assert_eq!(
+            flat_since(&x[..12], 0.002),
+            None,
+            "two flat steps are not a run"
+        );
     }
 
     #[test]
