@@ -303,15 +303,11 @@ impl Job for DriftJob {
     }
 
     async fn run(&self, _fired_at: i64, window: (i64, i64)) -> anyhow::Result<Output> {
-        let mut models: Vec<String> = self
-            .store
-            .type_counts()
+        let models: Vec<String> = crate::store::models_before(self.store.as_ref(), i64::MAX)
             .await?
             .into_iter()
-            .map(|t| t.model)
             .filter(|m| self.monitor.watches_model(m))
             .collect();
-        models.dedup();
         let job = self.name();
         let mut results = Vec::new();
         let mut details = BTreeMap::new();

@@ -94,15 +94,7 @@ impl Job for HealthJob {
     }
 
     async fn run(&self, _fired_at: i64, window: (i64, i64)) -> anyhow::Result<Output> {
-        let mut models: Vec<String> = self
-            .store
-            .type_counts()
-            .await?
-            .into_iter()
-            .filter(|t| t.first_us.div_euclid(1_000_000) < window.1)
-            .map(|t| t.model)
-            .collect();
-        models.dedup();
+        let models = crate::store::models_before(self.store.as_ref(), window.1).await?;
         let mut results = Vec::new();
         let mut summary = serde_json::Map::new();
         for model in models {

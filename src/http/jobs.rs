@@ -132,15 +132,16 @@ pub async fn run_job(
     }
 }
 
+/// `?model=`: the routes about one model.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LatestQuery {
+pub struct ModelQuery {
     model: String,
 }
 
 pub async fn drift_latest(
     State(state): State<AppState>,
-    Query(q): Query<LatestQuery>,
+    Query(q): Query<ModelQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let mut monitors = Vec::new();
     for j in state
@@ -356,17 +357,11 @@ pub async fn upload_baseline(
     Ok((StatusCode::CREATED, Json(json!(info))))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HealthQuery {
-    model: String,
-}
-
 /// `GET /v1/health?model=`: the latest health of a model (every figure, each arc's state with
 /// why, since when and what to try).
 pub async fn health_latest(
     State(state): State<AppState>,
-    Query(q): Query<HealthQuery>,
+    Query(q): Query<ModelQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let rows = state
         .store

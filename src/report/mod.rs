@@ -164,14 +164,7 @@ pub async fn build(
     health: &crate::flywheel::health::HealthConfig,
 ) -> anyhow::Result<Report> {
     let (ws, we) = (week.start, week.end);
-    let mut models: Vec<String> = store
-        .type_counts()
-        .await?
-        .into_iter()
-        .filter(|t| t.first_us / 1_000_000 < we)
-        .map(|t| t.model)
-        .collect();
-    models.dedup();
+    let models = crate::store::models_before(store, we).await?;
     let alerts_all = store.recent_alerts(ws * 1_000_000, 10_000).await?;
     let mut sections = Vec::new();
     for model in &models {

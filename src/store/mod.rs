@@ -292,6 +292,20 @@ pub trait Store: Send + Sync + 'static {
     async fn put_alert(&self, a: &AlertRow) -> Result<i64, StoreError>;
 }
 
+/// The models that sent an event before `before` (seconds since the epoch), distinct, sorted.
+pub async fn models_before(store: &dyn Store, before: i64) -> Result<Vec<String>, StoreError> {
+    let mut models: Vec<String> = store
+        .type_counts()
+        .await?
+        .into_iter()
+        .filter(|t| t.first_us.div_euclid(1_000_000) < before)
+        .map(|t| t.model)
+        .collect();
+    models.sort();
+    models.dedup();
+    Ok(models)
+}
+
 pub(crate) fn decode_summary(data: &[u8]) -> Result<FeatureSummary, StoreError> {
     postcard::from_bytes(data).map_err(|e| StoreError::Corrupt {
         what: "summary",
