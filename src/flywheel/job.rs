@@ -38,42 +38,48 @@ impl HealthJob {
             exported: crate::jobs::Newest::default(),
         }
     }
+}
 
-    /// Load what the computation reads for one model.
-    pub async fn inputs(&self, model: &str, end: i64) -> anyhow::Result<Inputs> {
-        load_inputs(self.store.as_ref(), &self.config, model, end).await
-    }
+/// The health of one model as of `end`: load what the computation reads, compute it on a
+/// blocking thread. The health job and the weekly report both go through here.
+pub async fn health_at(
+    store: &dyn Store,
+    config: &HealthConfig,
+    model: &str,
+    end: i64,
+) -> anyhow::Result<health::Health> {
+    let inputs = load_inputs(store, config, model, end).await?;
+    let (cfg, m) = (config.clone(), model.to_owned());
+    Ok(tokio::task::spawn_blocking(move || health::compute(&m, &cfg, &inputs)).await?)
 }
 
 /// Load what the health computation reads for one model as of `end`.
-pub async fn load_inputs(
+async fn load_inputs(
     store: &dyn Store,
     config: &HealthConfig,
     model: &str,
     end: i64,
 ) -> anyhow::Result<Inputs> {
-    {
-        let from = end - i64::from(config.lookback_days) * 86_400;
-        let mut feedback = store
-            .summaries(model, Some(SeriesClass::FeedbackExplicit), from, end)
-            .await?;
-        feedback.extend(
-            store
-                .summaries(model, Some(SeriesClass::FeedbackImplicit), from, end)
-                .await?,
-        );
-        Ok(Inputs {
-            end,
-            counts: store.bucket_counts(model, from, end).await?,
-            feedback,
-            funnel: store.funnel_counts(model, from, end).await?,
-            evals: store.records(model, EventType::ModelEval).await?,
-            deploys: store.records(model, EventType::Deploy).await?,
-            activity: store
-                .activity(model, from.div_euclid(86_400), end.div_euclid(86_400))
-                .await?,
-        })
-    }
+    let from = end - i64::from(config.lookback_days) * 86_400;
+    let mut feedback = store
+        .summaries(model, Some(SeriesClass::FeedbackExplicit), from, end)
+        .await?;
+    feedback.extend(
+        store
+            .summaries(model, Some(SeriesClass::FeedbackImplicit), from, end)
+            .await?,
+    );
+    Ok(Inputs {
+        end,
+        counts: store.bucket_counts(model, from, end).await?,
+        feedback,
+        funnel: store.funnel_counts(model, from, end).await?,
+        evals: store.records(model, EventType::ModelEval).await?,
+        deploys: store.records(model, EventType::Deploy).await?,
+        activity: store
+            .activity(model, from.div_euclid(86_400), end.div_euclid(86_400))
+            .await?,
+    })
 }
 
 #[async_trait]
@@ -98,10 +104,7 @@ impl Job for HealthJob {
         let mut results = Vec::new();
         let mut summary = serde_json::Map::new();
         for model in models {
-            let inputs = self.inputs(&model, window.1).await?;
-            let cfg = self.config.clone();
-            let m = model.clone();
-            let h = tokio::task::spawn_blocking(move || health::compute(&m, &cfg, &inputs)).await?;
+            let h = health_at(self.store.as_ref(), &self.config, &model, window.1).await?;
             if self.exported.advance(&model, window.1) {
                 self.metrics.publish_health(&h);
             }

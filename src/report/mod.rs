@@ -105,12 +105,7 @@ async fn health_at(
     model: &str,
     at: i64,
 ) -> anyhow::Result<Value> {
-    let inputs = crate::flywheel::job::load_inputs(store, cfg, model, at).await?;
-    let (cfg, model) = (cfg.clone(), model.to_owned());
-    let h = tokio::task::spawn_blocking(move || {
-        crate::flywheel::health::compute(&model, &cfg, &inputs)
-    })
-    .await?;
+    let h = crate::flywheel::job::health_at(store, cfg, model, at).await?;
     Ok(serde_json::to_value(&h)?)
 }
 
