@@ -64,6 +64,16 @@ fn bench(c: &mut Criterion) {
             d
         })
     });
+    // As the writer folds: one call per accepted request batch (here 500 events each).
+    g.bench_function("fold_batches_10k_events", |b| {
+        b.iter(|| {
+            let mut d = Delta::new(3600, 512, 256);
+            for chunk in events.chunks(500) {
+                d.fold_batch(chunk);
+            }
+            d
+        })
+    });
     g.bench_function("parse_validate_10k_events", |b| b.iter(validate));
     g.bench_function("journal_encode_10k_events", |b| {
         b.iter(|| flywheel::store::encode_batch(&events))

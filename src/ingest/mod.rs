@@ -191,8 +191,8 @@ async fn recover(w: &mut Writer) -> Result<u64, IngestError> {
             })?;
             for e in &events {
                 w.dedup.insert(dedup::hash_id(&e.event_id));
-                w.delta.fold(e);
             }
+            w.delta.fold_batch(&events);
             replayed += events.len() as u64;
             w.pending_events += events.len() as u64;
             after = seq;
@@ -303,8 +303,8 @@ impl Writer {
                 let mut per_label: std::collections::HashMap<(&'static str, &str), u64> =
                     std::collections::HashMap::new();
                 for accepted in &accepted_all {
+                    self.delta.fold_batch(accepted);
                     for e in accepted {
-                        self.delta.fold(e);
                         *per_label
                             .entry((e.event_type().as_str(), e.model.id.as_str()))
                             .or_default() += 1;

@@ -30,9 +30,9 @@ pub struct Kll {
     levels: Vec<Vec<f64>>,
     /// One parity bit per level: which half the next compaction of that level keeps.
     parity: u64,
-    /// Capacity of level 0, cached (0 = not computed yet).
+    /// Capacity of each level, cached (empty = not computed for the current levels and `k`).
     #[serde(skip)]
-    cap0: usize,
+    caps: Vec<usize>,
 }
 
 /// Equal when they summarise alike (the cached capacity is not part of the state).
@@ -55,7 +55,7 @@ impl Kll {
             n: 0,
             levels: vec![Vec::new()],
             parity: 0,
-            cap0: 0,
+            caps: Vec::new(),
         }
     }
 
@@ -78,14 +78,19 @@ impl Kll {
         self.levels.len() == 1
     }
 
-    fn capacity(&self, h: usize) -> usize {
-        let depth = (self.levels.len() - 1 - h) as i32;
-        let c = (f64::from(self.k) * (2.0f64 / 3.0).powi(depth)).ceil() as usize;
-        c.max(2)
-    }
-
-    fn total_capacity(&self) -> usize {
-        (0..self.levels.len()).map(|h| self.capacity(h)).sum()
+    /// Level capacities: `k` at the top, shrinking by 2/3 per level below, at least 2.
+    fn capacities(&mut self) -> &[usize] {
+        if self.caps.len() != self.levels.len() {
+            let top = self.levels.len() - 1;
+            self.caps = (0..self.levels.len())
+                .map(|h| {
+                    let depth = (top - h) as i32;
+                    let c = (f64::from(self.k) * (2.0f64 / 3.0).powi(depth)).ceil() as usize;
+                    c.max(2)
+                })
+                .collect();
+        }
+        &self.caps
     }
 
     /// Add one finite value (callers count non-finite values apart).
@@ -93,23 +98,22 @@ impl Kll {
         debug_assert!(x.is_finite());
         self.levels[0].push(x);
         self.n += 1;
-        if self.cap0 == 0 {
-            self.cap0 = self.capacity(0);
-        }
-        if self.levels[0].len() >= self.cap0 {
+        if self.levels[0].len() >= self.capacities()[0] {
             self.compress();
-            self.cap0 = self.capacity(0);
         }
     }
 
     fn compress(&mut self) {
-        while self.retained() > self.total_capacity() || self.levels[0].len() >= self.capacity(0) {
-            let h = match (0..self.levels.len()).find(|&h| self.levels[h].len() >= self.capacity(h))
-            {
-                Some(h) => h,
+        loop {
+            self.capacities();
+            let total: usize = self.caps.iter().sum();
+            if self.retained() <= total && self.levels[0].len() < self.caps[0] {
+                return;
+            }
+            match (0..self.levels.len()).find(|&h| self.levels[h].len() >= self.caps[h]) {
+                Some(h) => self.compact_level(h),
                 None => return,
-            };
-            self.compact_level(h);
+            }
         }
     }
 
@@ -128,11 +132,11 @@ impl Kll {
         let bit = 1u64 << (h.min(63));
         let offset = usize::from(self.parity & bit != 0);
         self.parity ^= bit;
-        let promoted: Vec<f64> = items.iter().skip(offset).step_by(2).copied().collect();
-        self.levels[h + 1].extend(promoted);
-        if let Some(x) = keep_back {
-            self.levels[h].push(x);
-        }
+        self.levels[h + 1].extend(items.iter().skip(offset).step_by(2));
+        // Reuse the buffer for the level (it refills to about the same size).
+        items.clear();
+        items.extend(keep_back);
+        self.levels[h] = items;
     }
 
     /// Merge another sketch into this one. The result summarises the union of both inputs with the
@@ -150,8 +154,8 @@ impl Kll {
         }
         self.n += other.n;
         self.parity ^= other.parity;
+        self.caps.clear();
         self.compress();
-        self.cap0 = self.capacity(0);
     }
 
     /// Sorted (value, weight) pairs: the weighted empirical distribution the sketch stands for.

@@ -142,6 +142,33 @@ impl Categories {
         false
     }
 
+    /// Count a run of values, in order; the same end state as one [`update`](Self::update) per
+    /// value. Returns how many were not counted exactly. While the run's new categories fit under
+    /// the cap no eviction can happen, so the run is counted per distinct value (one map update
+    /// each, not one per value); otherwise it goes value by value.
+    pub fn update_many(&mut self, vs: &[&str], cap: usize) -> u64 {
+        let mut local: rustc_hash::FxHashMap<&str, u64> = rustc_hash::FxHashMap::default();
+        for v in vs {
+            *local.entry(v).or_insert(0) += 1;
+        }
+        let new = local
+            .keys()
+            .filter(|k| !self.counts.contains_key(**k))
+            .count();
+        if self.counts.len() + new <= cap {
+            for (k, c) in local {
+                match self.counts.get_mut(k) {
+                    Some(x) => *x += c,
+                    None => {
+                        self.counts.insert(k.to_owned(), c);
+                    }
+                }
+            }
+            return 0;
+        }
+        vs.iter().map(|v| u64::from(!self.update(v, cap))).sum()
+    }
+
     pub fn merge(&mut self, o: &Categories, cap: usize) {
         let (mine_absent, theirs_absent) = (self.absent_bound(cap), o.absent_bound(cap));
         let keys: std::collections::BTreeSet<String> =
@@ -263,6 +290,49 @@ impl FeatureSummary {
         self.min = self.min.min(x);
         self.max = self.max.max(x);
         self.sketch.update(x);
+    }
+
+    /// Add a run of numbers, in order. Counts, min/max and the sketch end exactly as with one
+    /// [`add_number`](Self::add_number) per value; the moments are computed for the run (sum,
+    /// then the squared deviations from its mean) and merged, which equals the per-value update to
+    /// rounding and is more accurate than it.
+    pub fn add_numbers(&mut self, xs: &[f64]) {
+        let (mut n, mut sum) = (0u64, 0.0f64);
+        let (mut lo, mut hi) = (self.min, self.max);
+        for &x in xs {
+            if x.is_finite() {
+                n += 1;
+                sum += x;
+                lo = lo.min(x);
+                hi = hi.max(x);
+            }
+        }
+        self.non_finite += xs.len() as u64 - n;
+        if n == 0 {
+            return;
+        }
+        let mean = sum / n as f64;
+        let m2 = xs
+            .iter()
+            .filter(|x| x.is_finite())
+            .map(|&x| (x - mean) * (x - mean))
+            .sum();
+        self.moments.merge(&Moments { n, mean, m2 });
+        self.min = lo;
+        self.max = hi;
+        for &x in xs {
+            if x.is_finite() {
+                self.sketch.update(x);
+            }
+        }
+    }
+
+    /// Add a run of category values, in order; the same end state as one
+    /// [`add_category`](Self::add_category) per value. Returns how many overflowed into `other`.
+    pub fn add_categories(&mut self, vs: &[&str]) -> u64 {
+        let overflowed = self.categories.update_many(vs, self.category_cap as usize);
+        self.overflowed += overflowed;
+        overflowed
     }
 
     /// Returns false when the category overflowed into `other`.
