@@ -7,7 +7,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use flywheel::events::pseudonym::Pseudonymizer;
-use flywheel::events::{parse_batch, Event, EventLimits, Framing};
+use flywheel::events::{parse_event, split_batch, Event, EventLimits, Framing};
 use flywheel::summary::delta::Delta;
 
 fn body(n: usize, now: &str) -> String {
@@ -45,10 +45,10 @@ fn bench(c: &mut Criterion) {
     let limits = EventLimits::default();
     let now_us = now.timestamp_micros();
     let validate = || -> Vec<Event> {
-        parse_batch(text.as_bytes(), Framing::Ndjson, 100_000)
+        split_batch(text.as_bytes(), Framing::Ndjson, 100_000)
             .expect("batch")
             .into_iter()
-            .map(|r| Event::try_from_raw(r.expect("parse"), &limits, &pz, now_us).expect("valid"))
+            .map(|r| parse_event(r.expect("utf-8"), &limits, &pz, now_us).expect("valid"))
             .collect()
     };
     let events = validate();

@@ -1,6 +1,6 @@
 //! Event types and their validation ("parse, don't validate").
 //!
-//! A request body is split into elements ([`parse_batch`]); each element is parsed on its own
+//! A request body is split into elements ([`split_batch`]); each element is parsed on its own
 //! into a [`raw::RawEvent`] and then checked into an [`Event`], whose fields can be trusted by
 //! everything downstream: ids are bounded, timestamps are within the configured skew, numbers are
 //! finite where they must be, and the user id has already been replaced by its pseudonym.
@@ -272,27 +272,33 @@ fn missing(field: &str) -> EventError {
 }
 
 fn check_str(field: &str, s: &str, max: usize) -> Result<(), EventError> {
+    match str_problem(s, max) {
+        None => Ok(()),
+        Some((reason, problem)) => Err(err(reason, format!("{field}: {problem}"))),
+    }
+}
+
+/// What is wrong with a string field, if anything (the caller names the field, so that the
+/// name is only formatted on failure).
+fn str_problem(s: &str, max: usize) -> Option<(RejectReason, String)> {
     if s.is_empty() {
-        return Err(err(
-            RejectReason::InvalidValue,
-            format!("{field}: must not be empty"),
-        ));
+        return Some((RejectReason::InvalidValue, "must not be empty".into()));
     }
     if s.len() > max {
-        return Err(err(
+        return Some((
             RejectReason::TooLarge,
-            format!("{field}: {} bytes, over the limit of {max}", s.len()),
+            format!("{} bytes, over the limit of {max}", s.len()),
         ));
     }
     // Fast path: printable ASCII needs no per-char decoding.
     let printable_ascii = s.bytes().all(|b| (0x20..0x7f).contains(&b));
     if !printable_ascii && s.chars().any(|c| c.is_control()) {
-        return Err(err(
+        return Some((
             RejectReason::InvalidValue,
-            format!("{field}: contains control characters"),
+            "contains control characters".into(),
         ));
     }
-    Ok(())
+    None
 }
 
 fn parse_time(field: &str, s: &str) -> Result<i64, EventError> {
@@ -322,12 +328,22 @@ fn finite_number(field: &str, v: &RawValue) -> Result<f64, EventError> {
 
 /// "NaN", "Infinity", "-inf"... as sent by JSON encoders that cannot write non-finite numbers.
 fn non_finite_word(s: &str) -> Option<f64> {
-    match s.to_ascii_lowercase().as_str() {
-        "nan" => Some(f64::NAN),
-        "inf" | "+inf" | "infinity" | "+infinity" => Some(f64::INFINITY),
-        "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
-        _ => None,
+    const WORDS: [(&str, f64); 7] = [
+        ("nan", f64::NAN),
+        ("inf", f64::INFINITY),
+        ("+inf", f64::INFINITY),
+        ("infinity", f64::INFINITY),
+        ("+infinity", f64::INFINITY),
+        ("-inf", f64::NEG_INFINITY),
+        ("-infinity", f64::NEG_INFINITY),
+    ];
+    if s.len() > 9 {
+        return None;
     }
+    WORDS
+        .iter()
+        .find(|(w, _)| w.eq_ignore_ascii_case(s))
+        .map(|&(_, x)| x)
 }
 
 impl Event {
@@ -443,24 +459,34 @@ impl Event {
                         ),
                     ));
                 }
-                let mut features = Vec::with_capacity(raw_features.len());
-                for (name, v) in raw_features {
-                    check_str("features (a feature name)", &name, max)?;
-                    let value = match v {
-                        RawValue::Null => Value::Missing,
-                        RawValue::Bool(b) => Value::Bool(b),
-                        RawValue::Number(x) => Value::Number(x),
-                        RawValue::String(s) => match non_finite_word(&s) {
-                            Some(x) => Value::Number(x),
-                            None => {
-                                check_str(&format!("features.{name}"), &s, max)?;
-                                Value::Category(s)
-                            }
-                        },
-                    };
-                    features.push((name, value));
+                // Converted in place (same layout), so no second vector is allocated.
+                let mut features: Vec<(String, Value)> = raw_features
+                    .into_iter()
+                    .map(|(name, v)| {
+                        check_str("features (a feature name)", &name, max)?;
+                        let value = match v {
+                            RawValue::Null => Value::Missing,
+                            RawValue::Bool(b) => Value::Bool(b),
+                            RawValue::Number(x) => Value::Number(x),
+                            RawValue::String(s) => match non_finite_word(&s) {
+                                Some(x) => Value::Number(x),
+                                None => {
+                                    if let Some((reason, problem)) = str_problem(&s, max) {
+                                        return Err(err(
+                                            reason,
+                                            format!("features.{name}: {problem}"),
+                                        ));
+                                    }
+                                    Value::Category(s)
+                                }
+                            },
+                        };
+                        Ok((name, value))
+                    })
+                    .collect::<Result<_, EventError>>()?;
+                if !features.is_sorted_by(|a, b| a.0 <= b.0) {
+                    features.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 }
-                features.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 if let Some(w) = features.windows(2).find(|w| w[0].0 == w[1].0) {
                     return Err(err(
                         RejectReason::InvalidValue,
@@ -676,15 +702,15 @@ pub enum BatchError {
     TooManyEvents(usize, usize),
 }
 
-/// Split a body into per-event results, in order. Element-level problems (bad JSON in one NDJSON
-/// line, a wrong type in one field) become `Err` entries; only a body that cannot be split at all
-/// is a [`BatchError`].
-pub fn parse_batch(
+/// Split a body into its elements' texts, in order. An NDJSON line that is not UTF-8 becomes an
+/// `Err` entry (that line only); only a body that cannot be split at all is a [`BatchError`].
+/// Nothing is parsed yet: [`parse_event`] takes each element on its own.
+pub fn split_batch(
     body: &[u8],
     framing: Framing,
     max_events: usize,
-) -> Result<Vec<Result<RawEvent, EventError>>, BatchError> {
-    let out: Vec<Result<RawEvent, EventError>> = match framing {
+) -> Result<Vec<Result<&str, EventError>>, BatchError> {
+    let out: Vec<Result<&str, EventError>> = match framing {
         Framing::JsonArray => {
             let text =
                 std::str::from_utf8(body).map_err(|e| BatchError::NotUtf8(e.valid_up_to()))?;
@@ -693,7 +719,7 @@ pub fn parse_batch(
             if elems.len() > max_events {
                 return Err(BatchError::TooManyEvents(elems.len(), max_events));
             }
-            elems.into_iter().map(|e| parse_one(e.get())).collect()
+            elems.into_iter().map(|e| Ok(e.get())).collect()
         }
         Framing::Ndjson => {
             // Lines are split on bytes so that one line of bad UTF-8 rejects that line only.
@@ -707,15 +733,16 @@ pub fn parse_batch(
             }
             lines
                 .into_iter()
-                .map(|l| match std::str::from_utf8(l) {
-                    Ok(text) => parse_one(text),
-                    Err(e) => Err(err(
-                        RejectReason::Malformed,
-                        format!(
-                            "event: line is not valid UTF-8 (at byte {})",
-                            e.valid_up_to()
-                        ),
-                    )),
+                .map(|l| {
+                    std::str::from_utf8(l).map_err(|e| {
+                        err(
+                            RejectReason::Malformed,
+                            format!(
+                                "event: line is not valid UTF-8 (at byte {})",
+                                e.valid_up_to()
+                            ),
+                        )
+                    })
                 })
                 .collect()
         }
@@ -724,6 +751,16 @@ pub fn parse_batch(
         return Err(BatchError::Empty);
     }
     Ok(out)
+}
+
+/// Parse and validate one element of a batch.
+pub fn parse_event(
+    text: &str,
+    limits: &EventLimits,
+    pseudonymizer: &Pseudonymizer,
+    now_us: i64,
+) -> Result<Event, EventError> {
+    Event::try_from_raw(parse_one(text)?, limits, pseudonymizer, now_us)
 }
 
 fn parse_one(text: &str) -> Result<RawEvent, EventError> {

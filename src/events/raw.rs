@@ -156,6 +156,10 @@ impl<'de> Deserialize<'de> for RawValue {
     }
 }
 
+thread_local! {
+    static LAST_LEN: std::cell::Cell<usize> = const { std::cell::Cell::new(16) };
+}
+
 /// Features keep the order they were sent in; duplicates are an error reported by validation.
 #[derive(Debug, Default)]
 pub struct RawFeatures(pub Vec<(String, RawValue)>);
@@ -169,11 +173,18 @@ impl<'de> Deserialize<'de> for RawFeatures {
                 f.write_str("an object of feature name to value")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawFeatures, A::Error> {
-                let mut out = Vec::with_capacity(map.size_hint().unwrap_or(16).min(256));
+                // JSON gives no length up front: start from the size of the previous event's
+                // features on this thread (events of a batch usually share one feature list).
+                let hint = map
+                    .size_hint()
+                    .unwrap_or_else(|| LAST_LEN.get())
+                    .clamp(4, 256);
+                let mut out = Vec::with_capacity(hint);
                 while let Some(k) = map.next_key::<String>()? {
                     let v: RawValue = map.next_value()?;
                     out.push((k, v));
                 }
+                LAST_LEN.set(out.len());
                 Ok(RawFeatures(out))
             }
         }

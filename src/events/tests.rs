@@ -97,27 +97,31 @@ fn batches_keep_good_elements_next_to_bad_ones() {
         ts(0)
     );
     let body = format!("{good}\n{{not json\n\n{good}\n");
-    let items = parse_batch(body.as_bytes(), Framing::Ndjson, 10).expect("splits");
+    let items: Vec<_> = split_batch(body.as_bytes(), Framing::Ndjson, 10)
+        .expect("splits")
+        .into_iter()
+        .map(|r| r.and_then(parse_one))
+        .collect();
     assert_eq!(items.len(), 3);
     assert!(items[0].is_ok() && items[1].is_err() && items[2].is_ok());
     assert_eq!(
-        parse_batch(b"[1,", Framing::JsonArray, 10).map(|_| ()),
+        split_batch(b"[1,", Framing::JsonArray, 10).map(|_| ()),
         Err(BatchError::NotAnArray(
             "EOF while parsing a value at line 1 column 3".into()
         ))
     );
     assert!(matches!(
-        parse_batch(b"\xff\xfe", Framing::JsonArray, 10),
+        split_batch(b"\xff\xfe", Framing::JsonArray, 10),
         Err(BatchError::NotUtf8(0))
     ));
     let mut bytes = format!("{good}\n").into_bytes();
     bytes.extend_from_slice(b"\xff\xfe\n");
-    let items = parse_batch(&bytes, Framing::Ndjson, 10).expect("splits");
+    let items = split_batch(&bytes, Framing::Ndjson, 10).expect("splits");
     assert!(items[0].is_ok());
     let e = items[1].as_ref().expect_err("bad utf-8 line");
     assert!(e.message.contains("not valid UTF-8"), "{}", e.message);
     assert!(matches!(
-        parse_batch(b"[1,2,3]", Framing::JsonArray, 2),
+        split_batch(b"[1,2,3]", Framing::JsonArray, 2),
         Err(BatchError::TooManyEvents(3, 2))
     ));
 }

@@ -1,7 +1,7 @@
 //! `POST /v1/events`: a JSON array or NDJSON of events, each validated on its own.
 
 use super::{ApiError, AppState};
-use crate::events::{parse_batch, BatchError, Event, Framing, RejectReason};
+use crate::events::{parse_event, split_batch, BatchError, Framing, RejectReason};
 use crate::ingest::Batch;
 use axum::body::Body;
 use axum::extract::State;
@@ -138,7 +138,7 @@ pub async fn post_events(
 type Validated = (Batch, Vec<usize>, Vec<ItemError>, usize);
 
 fn validate_body(state: &AppState, body: &[u8], framing: Framing) -> Result<Validated, BatchError> {
-    let items = parse_batch(body, framing, state.config.ingest.max_events_per_batch)?;
+    let items = split_batch(body, framing, state.config.ingest.max_events_per_batch)?;
     let total = items.len();
     let now = (state.clock)();
     let mut events = Vec::with_capacity(total);
@@ -148,7 +148,7 @@ fn validate_body(state: &AppState, body: &[u8], framing: Framing) -> Result<Vali
     let mut rejected = [0u64; RejectReason::ALL.len()];
     for (index, item) in items.into_iter().enumerate() {
         let checked =
-            item.and_then(|raw| Event::try_from_raw(raw, &state.limits, &state.pseudonymizer, now));
+            item.and_then(|text| parse_event(text, &state.limits, &state.pseudonymizer, now));
         match checked {
             Ok(e) => {
                 events.push(e);

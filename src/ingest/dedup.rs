@@ -22,7 +22,58 @@ pub fn hash_id(event_id: &str) -> u64 {
 struct MemChunk {
     first_at: i64,
     last_at: i64,
+    ids: SortedIds,
+}
+
+/// Sorted hashes with a directory on their top bits: `dir[i]` is the first position whose
+/// hash starts with `i`, so a lookup binary-searches only the few dozen ids sharing its prefix
+/// (one or two cache lines) instead of the whole chunk. The directory costs about 0.1 byte per
+/// id; hashes are uniform, so each prefix holds about `DIR_LOAD` ids.
+#[derive(Debug, Default)]
+struct SortedIds {
     ids: Vec<u64>,
+    bits: u32,
+    dir: Vec<u32>,
+}
+
+/// Ids per directory entry, on average.
+const DIR_LOAD: usize = 32;
+
+impl SortedIds {
+    fn new(ids: Vec<u64>) -> Self {
+        let slots = (ids.len() / DIR_LOAD).max(1).next_power_of_two();
+        let bits = slots.trailing_zeros();
+        let mut dir = Vec::with_capacity(slots + 1);
+        let mut pos = 0usize;
+        for prefix in 0..slots as u64 {
+            while pos < ids.len() && Self::prefix(ids[pos], bits) < prefix {
+                pos += 1;
+            }
+            dir.push(pos as u32);
+        }
+        dir.push(ids.len() as u32);
+        Self { ids, bits, dir }
+    }
+
+    fn prefix(h: u64, bits: u32) -> u64 {
+        if bits == 0 {
+            0
+        } else {
+            h >> (64 - bits)
+        }
+    }
+
+    fn contains(&self, h: u64) -> bool {
+        let p = Self::prefix(h, self.bits) as usize;
+        match (self.dir.get(p), self.dir.get(p + 1)) {
+            (Some(&a), Some(&b)) => self.ids[a as usize..b as usize].binary_search(&h).is_ok(),
+            _ => false,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
 }
 
 #[derive(Debug)]
@@ -42,7 +93,7 @@ impl Dedup {
     }
 
     pub fn contains(&self, h: u64) -> bool {
-        self.active.contains(&h) || self.chunks.iter().any(|c| c.ids.binary_search(&h).is_ok())
+        self.active.contains(&h) || self.chunks.iter().any(|c| c.ids.contains(h))
     }
 
     /// Record `h`; false when it was already there.
@@ -92,13 +143,13 @@ impl Dedup {
     fn absorb(&mut self, at: i64, ids: &[u64]) {
         match self.chunks.back_mut() {
             Some(last) if at - last.first_at < CHUNK_SPAN_SECS => {
-                last.ids = merge_sorted(&last.ids, ids);
+                last.ids = SortedIds::new(merge_sorted(&last.ids.ids, ids));
                 last.last_at = last.last_at.max(at);
             }
             _ => self.chunks.push_back(MemChunk {
                 first_at: at,
                 last_at: at,
-                ids: ids.to_vec(),
+                ids: SortedIds::new(ids.to_vec()),
             }),
         }
     }
@@ -156,6 +207,30 @@ mod tests {
         let mut fresh = Dedup::new(3600);
         fresh.load(&c);
         assert!(fresh.contains(hash_id("a")));
+    }
+
+    #[test]
+    fn the_directory_finds_every_id_and_nothing_else() {
+        for n in [0usize, 1, 31, 32, 33, 1000, 100_000] {
+            let mut ids: Vec<u64> = (0..n as u64).map(|i| hash_id(&format!("id-{i}"))).collect();
+            // Skewed values too: the directory must stay correct when prefixes are uneven.
+            ids.extend((0..n as u64 / 10).map(|i| i * 3));
+            ids.sort_unstable();
+            ids.dedup();
+            let s = SortedIds::new(ids.clone());
+            assert!(ids.iter().all(|&h| s.contains(h)), "n = {n}");
+            let absent =
+                (0..1000u64)
+                    .map(|i| hash_id(&format!("other-{i}")))
+                    .chain([1, 4, u64::MAX]);
+            for h in absent {
+                assert_eq!(
+                    s.contains(h),
+                    ids.binary_search(&h).is_ok(),
+                    "n = {n}, h = {h}"
+                );
+            }
+        }
     }
 
     #[test]
