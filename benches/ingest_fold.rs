@@ -55,15 +55,6 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("ingest");
     g.sample_size(10);
     g.throughput(Throughput::Elements(events.len() as u64));
-    g.bench_function("fold_10k_events", |b| {
-        b.iter(|| {
-            let mut d = Delta::new(3600, 512, 256);
-            for e in &events {
-                d.fold(e);
-            }
-            d
-        })
-    });
     // As the writer folds: one call per accepted request batch (here 500 events each).
     g.bench_function("fold_batches_10k_events", |b| {
         b.iter(|| {

@@ -69,6 +69,10 @@ impl EventType {
     }
 }
 
+/// A feature name or category value: strings up to 24 bytes (nearly all of them) are held inline,
+/// so a typical event's features cost no allocation per name or value.
+pub type Name = compact_str::CompactString;
+
 /// A feature, prediction or feedback value after validation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Value {
@@ -76,7 +80,7 @@ pub enum Value {
     /// A number; may be non-finite when sent as the strings "NaN"/"Infinity" (counted apart).
     Number(f64),
     Bool(bool),
-    Category(String),
+    Category(Name),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,7 +163,7 @@ pub struct TrainData {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Body {
     Interaction {
-        features: Vec<(String, Value)>,
+        features: Vec<(Name, Value)>,
         score: Option<f64>,
         confidence: Option<f64>,
         label: Option<String>,
@@ -460,7 +464,7 @@ impl Event {
                     ));
                 }
                 // Converted in place (same layout), so no second vector is allocated.
-                let mut features: Vec<(String, Value)> = raw_features
+                let mut features: Vec<(Name, Value)> = raw_features
                     .into_iter()
                     .map(|(name, v)| {
                         check_str("features (a feature name)", &name, max)?;

@@ -92,7 +92,8 @@ pub enum RawValue {
     Null,
     Bool(bool),
     Number(f64),
-    String(String),
+    /// Short strings (most feature names and category values) are held inline, unallocated.
+    String(super::Name),
 }
 
 impl RawValue {
@@ -133,10 +134,10 @@ impl<'de> Visitor<'de> for RawValueVisitor {
         Ok(RawValue::Number(v))
     }
     fn visit_str<E>(self, v: &str) -> Result<RawValue, E> {
-        Ok(RawValue::String(v.to_owned()))
+        Ok(RawValue::String(v.into()))
     }
     fn visit_string<E>(self, v: String) -> Result<RawValue, E> {
-        Ok(RawValue::String(v))
+        Ok(RawValue::String(v.into()))
     }
     fn visit_seq<A: de::SeqAccess<'de>>(self, _seq: A) -> Result<RawValue, A::Error> {
         Err(de::Error::custom(
@@ -162,7 +163,7 @@ thread_local! {
 
 /// Features keep the order they were sent in; duplicates are an error reported by validation.
 #[derive(Debug, Default)]
-pub struct RawFeatures(pub Vec<(String, RawValue)>);
+pub struct RawFeatures(pub Vec<(super::Name, RawValue)>);
 
 impl<'de> Deserialize<'de> for RawFeatures {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -180,7 +181,7 @@ impl<'de> Deserialize<'de> for RawFeatures {
                     .unwrap_or_else(|| LAST_LEN.get())
                     .clamp(4, 256);
                 let mut out = Vec::with_capacity(hint);
-                while let Some(k) = map.next_key::<String>()? {
+                while let Some(k) = map.next_key::<super::Name>()? {
                     let v: RawValue = map.next_value()?;
                     out.push((k, v));
                 }

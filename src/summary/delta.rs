@@ -324,7 +324,7 @@ struct Columns<'e> {
     index: HashMap<(usize, SeriesClass, &'e str), usize>,
     /// Column of each feature of the last interaction seen, with its group and names.
     schema: Vec<usize>,
-    schema_of: Option<(usize, &'e [(String, Value)])>,
+    schema_of: Option<(usize, &'e [(crate::events::Name, Value)])>,
 }
 
 impl<'e> Columns<'e> {
@@ -378,7 +378,7 @@ impl<'e> Columns<'e> {
     }
 
     /// Point `schema` at the columns of `features` (sorted, distinct names).
-    fn schema_for(&mut self, group: usize, features: &'e [(String, Value)]) {
+    fn schema_for(&mut self, group: usize, features: &'e [(crate::events::Name, Value)]) {
         if let Some((g, names)) = self.schema_of {
             let same = g == group
                 && names.len() == features.len()
@@ -441,7 +441,7 @@ mod tests {
         match kind % 5 {
             0 => Value::Missing,
             1 => Value::Bool(c.is_multiple_of(2)),
-            2 => Value::Category(format!("v{c}")),
+            2 => Value::Category(format!("v{c}").into()),
             3 if c == 0 => Value::Number(f64::NAN),
             _ => Value::Number(x),
         }
@@ -473,9 +473,11 @@ mod tests {
                         reason: None,
                     },
                     _ => {
-                        let mut features: Vec<(String, Value)> = feats
+                        let mut features: Vec<(crate::events::Name, Value)> = feats
                             .iter()
-                            .map(|(name, kind, x, c)| (format!("f{name}"), value(*kind, *x, *c)))
+                            .map(|(name, kind, x, c)| {
+                                (format!("f{name}").into(), value(*kind, *x, *c))
+                            })
                             .collect();
                         features.sort_by(|a, b| a.0.cmp(&b.0));
                         features.dedup_by(|a, b| a.0 == b.0);
@@ -585,10 +587,16 @@ mod tests {
                     let num = |x: &Option<f64>| x.map_or(Value::Missing, Value::Number);
                     add(SeriesClass::Prediction, "score", num(score));
                     add(SeriesClass::Prediction, "confidence", num(confidence));
-                    let l = label.clone().map_or(Value::Missing, Value::Category);
+                    let l = label
+                        .clone()
+                        .map_or(Value::Missing, |l| Value::Category(l.into()));
                     add(SeriesClass::Prediction, "label", l);
                     for (key, v) in segment {
-                        add(SeriesClass::Segment, key, Value::Category(v.clone()));
+                        add(
+                            SeriesClass::Segment,
+                            key,
+                            Value::Category(v.as_str().into()),
+                        );
                     }
                 }
                 Body::Feedback {
