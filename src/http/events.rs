@@ -175,5 +175,5 @@ fn validate_body(state: &AppState, body: &[u8], framing: Framing) -> Result<Vali
         }
     }
     // Encoding the journal payload here keeps it off the single writer.
-    Ok((Batch::new(events), positions, errors, total))
+    Ok((state.ingest.prepare(events), positions, errors, total))
 }

@@ -63,28 +63,57 @@ pub struct IngestSettings {
 }
 
 /// A validated batch, prepared for the writer on the caller's thread: its journal payload is
-/// already encoded and its ids already hashed, so the single writer does as little as possible.
+/// encoded, its ids hashed and its events already folded into a batch-sized [`Delta`], so the
+/// single writer only checks ids, appends the payload and merges the delta (a few dozen sketch
+/// merges instead of one update per value). The events themselves are dropped here, on the
+/// thread that made them: a batch in the queue holds about 0.4 KB per event instead of 1.4.
 pub struct Batch {
-    events: Vec<Event>,
     payload: Vec<u8>,
     ids: Vec<u64>,
+    delta: Delta,
+    /// Accepted events per (type, model), for the ingest counter.
+    per_label: Vec<((&'static str, String), u64)>,
 }
 
 impl Batch {
-    /// Encode and hash (CPU work: call it off the async threads).
-    pub fn new(events: Vec<Event>) -> Self {
+    /// Encode, hash and fold (CPU work: call it off the async threads).
+    pub fn new(events: Vec<Event>, settings: &IngestSettings) -> Self {
         let payload = crate::store::encode_batch(&events);
         let ids = events.iter().map(|e| dedup::hash_id(&e.event_id)).collect();
+        let mut delta = Delta::new(
+            settings.bucket_secs,
+            settings.sketch_k,
+            settings.category_cap,
+        );
+        delta.fold_batch(&events);
         Self {
-            events,
             payload,
             ids,
+            delta,
+            per_label: per_label(&events),
         }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty()
+        self.ids.is_empty()
     }
+
+    /// Number of events.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+}
+
+fn per_label(events: &[Event]) -> Vec<((&'static str, String), u64)> {
+    let mut out: Vec<((&'static str, String), u64)> = Vec::new();
+    for e in events {
+        let key = (e.event_type().as_str(), e.model.id.as_str());
+        match out.iter_mut().find(|(k, _)| k.0 == key.0 && k.1 == key.1) {
+            Some((_, n)) => *n += 1,
+            None => out.push(((key.0, key.1.to_owned()), 1)),
+        }
+    }
+    out
 }
 
 /// A batch waiting for durability, with the channel its answer goes to.
@@ -108,9 +137,16 @@ enum Command {
 pub struct IngestHandle {
     tx: mpsc::Sender<Command>,
     metrics: Arc<Metrics>,
+    settings: Arc<IngestSettings>,
 }
 
 impl IngestHandle {
+    /// Prepare validated events for [`submit`](Self::submit) (CPU work: call it off the async
+    /// threads).
+    pub fn prepare(&self, events: Vec<Event>) -> Batch {
+        Batch::new(events, &self.settings)
+    }
+
     /// Make a batch durable and fold it. Fails fast with `Overloaded` when the queue is full.
     pub async fn submit(&self, batch: Batch) -> Result<BatchOutcome, IngestError> {
         let (reply, rx) = oneshot::channel();
@@ -261,29 +297,42 @@ impl Writer {
     async fn commit_group(&mut self, group: Vec<Pending>) {
         let mut payloads = Vec::with_capacity(group.len());
         let mut outcomes = Vec::with_capacity(group.len());
-        let mut accepted_all: Vec<Vec<Event>> = Vec::with_capacity(group.len());
+        // Per batch: its pre-folded delta when every event was fresh, else the accepted events
+        // (rare: decoded from the payload and folded here).
+        let mut folds: Vec<Fold> = Vec::with_capacity(group.len());
         let mut fresh_ids: Vec<u64> = Vec::new();
         let mut replies = Vec::with_capacity(group.len());
         for (batch, reply) in group {
             let mut outcome = BatchOutcome::default();
-            let mut accepted = Vec::with_capacity(batch.events.len());
-            for (i, (e, h)) in batch.events.into_iter().zip(batch.ids).enumerate() {
+            let first_fresh = fresh_ids.len();
+            for (i, &h) in batch.ids.iter().enumerate() {
                 if self.dedup.insert(h) {
                     fresh_ids.push(h);
-                    accepted.push(e);
                 } else {
                     outcome.duplicates.push(i);
                 }
             }
-            outcome.accepted = accepted.len();
+            outcome.accepted = batch.ids.len() - outcome.duplicates.len();
             if outcome.duplicates.is_empty() {
                 payloads.push(batch.payload);
-            } else if !accepted.is_empty() {
-                // Rare: re-encode without the duplicates.
-                payloads.push(crate::store::encode_batch(&accepted));
+                folds.push(Fold::Delta(batch.delta, batch.per_label));
+            } else if outcome.accepted > 0 {
+                match accepted_events(&batch.payload, &outcome.duplicates) {
+                    Ok(accepted) => {
+                        payloads.push(crate::store::encode_batch(&accepted));
+                        folds.push(Fold::Events(accepted));
+                    }
+                    Err(e) => {
+                        // Cannot happen (the payload was encoded in this process); refuse the
+                        // batch rather than guess.
+                        self.dedup.remove_active(&fresh_ids[first_fresh..]);
+                        fresh_ids.truncate(first_fresh);
+                        let _ = reply.send(Err(IngestError::Store(e)));
+                        continue;
+                    }
+                }
             }
             outcomes.push(outcome);
-            accepted_all.push(accepted);
             replies.push(reply);
         }
         let start = Instant::now();
@@ -299,24 +348,25 @@ impl Writer {
                 if !payloads.is_empty() {
                     self.journal_upto = last;
                 }
-                // Metrics are updated once per (type, model) per group, not per event.
-                let mut per_label: std::collections::HashMap<(&'static str, &str), u64> =
-                    std::collections::HashMap::new();
-                for accepted in &accepted_all {
-                    self.delta.fold_batch(accepted);
-                    for e in accepted {
-                        *per_label
-                            .entry((e.event_type().as_str(), e.model.id.as_str()))
-                            .or_default() += 1;
+                for fold in folds {
+                    let (n, labels) = match fold {
+                        Fold::Delta(delta, labels) => {
+                            self.delta.merge(&delta);
+                            (labels.iter().map(|l| l.1).sum::<u64>(), labels)
+                        }
+                        Fold::Events(events) => {
+                            self.delta.fold_batch(&events);
+                            (events.len() as u64, per_label(&events))
+                        }
+                    };
+                    self.pending_events += n;
+                    for ((event_type, model), n) in labels {
+                        let model = self.metrics.model_label(&model);
+                        self.metrics
+                            .events_ingested
+                            .with_label_values(&[event_type, &model])
+                            .inc_by(n);
                     }
-                    self.pending_events += accepted.len() as u64;
-                }
-                for ((event_type, model), n) in per_label {
-                    let model = self.metrics.model_label(model);
-                    self.metrics
-                        .events_ingested
-                        .with_label_values(&[event_type, &model])
-                        .inc_by(n);
                 }
                 self.metrics
                     .ingest_pending_events
@@ -338,6 +388,23 @@ impl Writer {
             }
         }
     }
+}
+
+/// What a journaled batch adds to the writer's delta.
+enum Fold {
+    Delta(Delta, Vec<((&'static str, String), u64)>),
+    Events(Vec<Event>),
+}
+
+/// The events of a payload other than those at `duplicates` (sorted positions).
+fn accepted_events(payload: &[u8], duplicates: &[usize]) -> Result<Vec<Event>, StoreError> {
+    let events = crate::store::decode_batch(payload)?;
+    Ok(events
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| duplicates.binary_search(i).is_err())
+        .map(|(_, e)| e)
+        .collect())
 }
 
 /// Start the writer: recover, then serve commands until stopped. Returns the handle and the
@@ -365,6 +432,7 @@ pub async fn start(
     let handle = IngestHandle {
         tx,
         metrics: metrics.clone(),
+        settings: Arc::new(w.settings.clone()),
     };
     let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(w.settings.checkpoint_interval);
