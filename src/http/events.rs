@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use http_body_util::BodyExt;
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -62,24 +63,27 @@ pub async fn post_events(
             format!("body is larger than the limit of {limit} bytes (ingest.max_body_bytes); split the batch"),
         )
     };
-    if let Some(len) = headers
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        if len > limit {
-            return Err(too_large());
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return Err(too_large());
+    }
+    // Read straight into one buffer of the declared size (collecting the frames first and then
+    // joining them would hold the body twice).
+    let mut bytes: Vec<u8> = Vec::with_capacity(declared.unwrap_or(0));
+    let mut body = body;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if bytes.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&data);
         }
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let length_limit = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if length_limit {
-            too_large()
-        } else {
-            ApiError::bad_request(format!("cannot read the request body: {e}"))
-        }
-    })?;
 
     // Parsing and validation are CPU work: keep them off the async threads.
     let st = state.clone();
@@ -137,11 +141,17 @@ pub async fn post_events(
 
 type Validated = (Batch, Vec<usize>, Vec<ItemError>, usize);
 
+/// Events decoded before they are handed to the batch.
+const VALIDATE_RUN: usize = 512;
+
 fn validate_body(state: &AppState, body: &[u8], framing: Framing) -> Result<Validated, BatchError> {
     let items = split_batch(body, framing, state.config.ingest.max_events_per_batch)?;
     let total = items.len();
     let now = (state.clock)();
-    let mut events = Vec::with_capacity(total);
+    let mut batch = state.ingest.batch();
+    // Validated a run at a time and handed to the batch (encoded, folded), so that only one run
+    // of decoded events is alive however large the body.
+    let mut events = Vec::with_capacity(total.min(VALIDATE_RUN));
     let mut positions = Vec::with_capacity(total);
     let mut errors = Vec::new();
     // Rejections are counted per reason here and added to the metric once per batch.
@@ -153,6 +163,10 @@ fn validate_body(state: &AppState, body: &[u8], framing: Framing) -> Result<Vali
             Ok(e) => {
                 events.push(e);
                 positions.push(index);
+                if events.len() == VALIDATE_RUN {
+                    batch.add(&events);
+                    events.clear();
+                }
             }
             Err(e) => {
                 if let Some(i) = RejectReason::ALL.iter().position(|r| *r == e.reason) {
@@ -165,6 +179,7 @@ fn validate_body(state: &AppState, body: &[u8], framing: Framing) -> Result<Vali
             }
         }
     }
+    batch.add(&events);
     for (reason, n) in RejectReason::ALL.iter().zip(rejected) {
         if n > 0 {
             state
@@ -174,6 +189,5 @@ fn validate_body(state: &AppState, body: &[u8], framing: Framing) -> Result<Vali
                 .inc_by(n);
         }
     }
-    // Encoding the journal payload here keeps it off the single writer.
-    Ok((state.ingest.prepare(events), positions, errors, total))
+    Ok((batch, positions, errors, total))
 }

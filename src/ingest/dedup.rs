@@ -3,9 +3,10 @@
 //! Ids are kept as 64-bit XXH3 hashes (the chance of two distinct ids colliding among ten million
 //! is about 3e-6; a collision would count a new event as a duplicate). New hashes go into an
 //! active set; at each checkpoint the set is sealed into a sorted chunk, persisted with the
-//! checkpoint and merged into the in-memory chunk of the last five minutes. A lookup is one hash
-//! probe plus one binary search per five minutes of horizon; memory is 8 bytes per id seen within
-//! the horizon (plus the active set).
+//! checkpoint and merged into the in-memory chunk of the last five minutes (bucketed by hash
+//! prefix, see `SortedIds`). A lookup is one hash probe plus one short binary search per five
+//! minutes of horizon; memory is about 9 bytes per id seen within the horizon (plus the active
+//! set), with no second copy while merging.
 
 use crate::store::DedupChunk;
 use rustc_hash::FxHashSet as HashSet;
@@ -25,54 +26,74 @@ struct MemChunk {
     ids: SortedIds,
 }
 
-/// Sorted hashes with a directory on their top bits: `dir[i]` is the first position whose
-/// hash starts with `i`, so a lookup binary-searches only the few dozen ids sharing its prefix
-/// (one or two cache lines) instead of the whole chunk. The directory costs about 0.1 byte per
-/// id; hashes are uniform, so each prefix holds about `DIR_LOAD` ids.
-#[derive(Debug, Default)]
+/// Hashes bucketed by their top bits, each bucket a small sorted vector (about `BUCKET_LOAD`
+/// ids: one or two cache lines to search). Hashes are uniform, so buckets stay even; when the
+/// average passes the load, every bucket splits in two on the next bit. Absorbing new ids
+/// rewrites only the buckets they fall in, one at a time, so memory never holds a second copy
+/// of the set (a single sorted vector would, on every merge): about 9 bytes per id in all.
+#[derive(Debug)]
 struct SortedIds {
-    ids: Vec<u64>,
     bits: u32,
-    dir: Vec<u32>,
+    buckets: Vec<Vec<u64>>,
+    len: usize,
 }
 
-/// Ids per directory entry, on average.
-const DIR_LOAD: usize = 32;
+/// Ids per bucket, on average, before the buckets split.
+const BUCKET_LOAD: usize = 64;
 
 impl SortedIds {
-    fn new(ids: Vec<u64>) -> Self {
-        let slots = (ids.len() / DIR_LOAD).max(1).next_power_of_two();
-        let bits = slots.trailing_zeros();
-        let mut dir = Vec::with_capacity(slots + 1);
-        let mut pos = 0usize;
-        for prefix in 0..slots as u64 {
-            while pos < ids.len() && Self::prefix(ids[pos], bits) < prefix {
-                pos += 1;
-            }
-            dir.push(pos as u32);
+    fn new() -> Self {
+        Self {
+            bits: 0,
+            buckets: vec![Vec::new()],
+            len: 0,
         }
-        dir.push(ids.len() as u32);
-        Self { ids, bits, dir }
     }
 
-    fn prefix(h: u64, bits: u32) -> u64 {
-        if bits == 0 {
+    fn bucket(&self, h: u64) -> usize {
+        if self.bits == 0 {
             0
         } else {
-            h >> (64 - bits)
+            (h >> (64 - self.bits)) as usize
         }
     }
 
     fn contains(&self, h: u64) -> bool {
-        let p = Self::prefix(h, self.bits) as usize;
-        match (self.dir.get(p), self.dir.get(p + 1)) {
-            (Some(&a), Some(&b)) => self.ids[a as usize..b as usize].binary_search(&h).is_ok(),
-            _ => false,
+        self.buckets[self.bucket(h)].binary_search(&h).is_ok()
+    }
+
+    /// Add sorted ids.
+    fn absorb(&mut self, ids: &[u64]) {
+        let mut start = 0;
+        while start < ids.len() {
+            let b = self.bucket(ids[start]);
+            let end = start + ids[start..].partition_point(|&h| self.bucket(h) == b);
+            let old = std::mem::take(&mut self.buckets[b]);
+            let merged = merge_sorted(&old, &ids[start..end]);
+            self.len += merged.len() - old.len();
+            self.buckets[b] = merged;
+            start = end;
+        }
+        while self.len > BUCKET_LOAD * self.buckets.len() && self.bits < 40 {
+            self.split();
         }
     }
 
+    /// Double the buckets, splitting each on the next bit.
+    fn split(&mut self) {
+        let bit = 63 - self.bits;
+        let old = std::mem::take(&mut self.buckets);
+        self.buckets = Vec::with_capacity(old.len() * 2);
+        for b in old {
+            let cut = b.partition_point(|&h| (h >> bit) & 1 == 0);
+            self.buckets.push(b[..cut].to_vec());
+            self.buckets.push(b[cut..].to_vec());
+        }
+        self.bits += 1;
+    }
+
     fn len(&self) -> usize {
-        self.ids.len()
+        self.len
     }
 }
 
@@ -143,14 +164,18 @@ impl Dedup {
     fn absorb(&mut self, at: i64, ids: &[u64]) {
         match self.chunks.back_mut() {
             Some(last) if at - last.first_at < CHUNK_SPAN_SECS => {
-                last.ids = SortedIds::new(merge_sorted(&last.ids.ids, ids));
+                last.ids.absorb(ids);
                 last.last_at = last.last_at.max(at);
             }
-            _ => self.chunks.push_back(MemChunk {
-                first_at: at,
-                last_at: at,
-                ids: SortedIds::new(ids.to_vec()),
-            }),
+            _ => {
+                let mut sorted = SortedIds::new();
+                sorted.absorb(ids);
+                self.chunks.push_back(MemChunk {
+                    first_at: at,
+                    last_at: at,
+                    ids: sorted,
+                });
+            }
         }
     }
 
@@ -210,14 +235,26 @@ mod tests {
     }
 
     #[test]
-    fn the_directory_finds_every_id_and_nothing_else() {
-        for n in [0usize, 1, 31, 32, 33, 1000, 100_000] {
+    fn buckets_find_every_id_and_nothing_else_as_they_split() {
+        for n in [0usize, 1, 63, 64, 65, 1000, 100_000] {
             let mut ids: Vec<u64> = (0..n as u64).map(|i| hash_id(&format!("id-{i}"))).collect();
-            // Skewed values too: the directory must stay correct when prefixes are uneven.
+            // Skewed values too: buckets must stay correct when prefixes are uneven.
             ids.extend((0..n as u64 / 10).map(|i| i * 3));
             ids.sort_unstable();
             ids.dedup();
-            let s = SortedIds::new(ids.clone());
+            // Absorbed in pieces of different sizes (and overlapping: absorbing an id twice
+            // keeps one copy), as successive checkpoints do.
+            let mut s = SortedIds::new();
+            for piece in ids.chunks(997) {
+                s.absorb(piece);
+            }
+            s.absorb(&ids[..ids.len() / 3]);
+            assert_eq!(s.len(), ids.len(), "n = {n}");
+            assert!(
+                s.len() <= BUCKET_LOAD * s.buckets.len(),
+                "buckets split as they fill"
+            );
+            assert!(s.buckets.iter().all(|b| b.is_sorted()));
             assert!(ids.iter().all(|&h| s.contains(h)), "n = {n}");
             let absent =
                 (0..1000u64)

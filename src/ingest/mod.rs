@@ -65,8 +65,8 @@ pub struct IngestSettings {
 /// A validated batch, prepared for the writer on the caller's thread: its journal payload is
 /// encoded, its ids hashed and its events already folded into a batch-sized [`Delta`], so the
 /// single writer only checks ids, appends the payload and merges the delta (a few dozen sketch
-/// merges instead of one update per value). The events themselves are dropped here, on the
-/// thread that made them: a batch in the queue holds about 0.4 KB per event instead of 1.4.
+/// merges instead of one update per value). The events themselves are dropped on the thread
+/// that made them, a run at a time: a batch holds about 0.4 KB per event instead of 1.4.
 pub struct Batch {
     payload: Vec<u8>,
     ids: Vec<u64>,
@@ -76,21 +76,39 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Encode, hash and fold (CPU work: call it off the async threads).
-    pub fn new(events: Vec<Event>, settings: &IngestSettings) -> Self {
-        let payload = crate::store::encode_batch(&events);
-        let ids = events.iter().map(|e| dedup::hash_id(&e.event_id)).collect();
-        let mut delta = Delta::new(
-            settings.bucket_secs,
-            settings.sketch_k,
-            settings.category_cap,
-        );
-        delta.fold_batch(&events);
+    /// An empty batch to [`add`](Self::add) events to.
+    pub fn new(settings: &IngestSettings) -> Self {
         Self {
-            payload,
-            ids,
-            delta,
-            per_label: per_label(&events),
+            payload: crate::store::JOURNAL_MAGIC.to_vec(),
+            ids: Vec::new(),
+            delta: Delta::new(
+                settings.bucket_secs,
+                settings.sketch_k,
+                settings.category_cap,
+            ),
+            per_label: Vec::new(),
+        }
+    }
+
+    /// Encode, hash and fold a run of events (CPU work: call it off the async threads). Callers
+    /// add a large batch a run at a time, so that only one run of decoded events is alive.
+    pub fn add(&mut self, events: &[Event]) {
+        if events.is_empty() {
+            return;
+        }
+        crate::store::encode_events_into(events, &mut self.payload);
+        self.ids
+            .extend(events.iter().map(|e| dedup::hash_id(&e.event_id)));
+        self.delta.fold_batch(events);
+        for ((t, m), n) in per_label(events) {
+            match self
+                .per_label
+                .iter_mut()
+                .find(|(k, _)| k.0 == t && k.1 == m)
+            {
+                Some((_, total)) => *total += n,
+                None => self.per_label.push(((t, m), n)),
+            }
         }
     }
 
@@ -141,10 +159,9 @@ pub struct IngestHandle {
 }
 
 impl IngestHandle {
-    /// Prepare validated events for [`submit`](Self::submit) (CPU work: call it off the async
-    /// threads).
-    pub fn prepare(&self, events: Vec<Event>) -> Batch {
-        Batch::new(events, &self.settings)
+    /// An empty batch to fill with validated events and then [`submit`](Self::submit).
+    pub fn batch(&self) -> Batch {
+        Batch::new(&self.settings)
     }
 
     /// Make a batch durable and fold it. Fails fast with `Overloaded` when the queue is full.
