@@ -65,6 +65,31 @@ fn bench(c: &mut Criterion) {
             d
         })
     });
+    // As the service folds: request threads fold their batches (5,000 events, in runs of 512)
+    // into batch deltas in parallel, one per core; the writer merges each into its delta.
+    let big: Vec<Event> = (0..10).flat_map(|_| events.iter().cloned()).collect();
+    g.throughput(Throughput::Elements(big.len() as u64));
+    g.bench_function("fold_pipeline_100k_events", |b| {
+        use rayon::prelude::*;
+        b.iter(|| {
+            let deltas: Vec<Delta> = big
+                .par_chunks(5000)
+                .map(|batch| {
+                    let mut d = Delta::new(3600, 512, 256);
+                    for run in batch.chunks(512) {
+                        d.fold_batch(run);
+                    }
+                    d
+                })
+                .collect();
+            let mut writer = Delta::new(3600, 512, 256);
+            for d in &deltas {
+                writer.merge(d);
+            }
+            writer
+        })
+    });
+    g.throughput(Throughput::Elements(events.len() as u64));
     g.bench_function("parse_validate_10k_events", |b| b.iter(validate));
     g.bench_function("journal_encode_10k_events", |b| {
         b.iter(|| flywheel::store::encode_batch(&events))

@@ -33,6 +33,9 @@ pub struct Kll {
     /// Capacity of each level, cached (empty = not computed for the current levels and `k`).
     #[serde(skip)]
     caps: Vec<usize>,
+    /// `caps[0]`, for the check on every update (0 = not computed yet).
+    #[serde(skip)]
+    cap0: usize,
 }
 
 /// Equal when they summarise alike (the cached capacity is not part of the state).
@@ -56,6 +59,7 @@ impl Kll {
             levels: vec![Vec::new()],
             parity: 0,
             caps: Vec::new(),
+            cap0: 0,
         }
     }
 
@@ -98,8 +102,12 @@ impl Kll {
         debug_assert!(x.is_finite());
         self.levels[0].push(x);
         self.n += 1;
-        if self.levels[0].len() >= self.capacities()[0] {
+        if self.cap0 == 0 {
+            self.cap0 = self.capacities()[0];
+        }
+        if self.levels[0].len() >= self.cap0 {
             self.compress();
+            self.cap0 = self.capacities()[0];
         }
     }
 
@@ -156,6 +164,7 @@ impl Kll {
         self.parity ^= other.parity;
         self.caps.clear();
         self.compress();
+        self.cap0 = self.capacities()[0];
     }
 
     /// Sorted (value, weight) pairs: the weighted empirical distribution the sketch stands for.
