@@ -672,6 +672,41 @@ mod tests {
             }
             let total: u64 = expected.values().map(|s| s.overflowed).sum();
             prop_assert_eq!(total, whole.overflowed);
+
+            // As the ingest writer does: each chunk folded into its own delta, then merged.
+            let mut merged = Delta::new(3600, 16, 4);
+            for chunk in events.chunks(split) {
+                let mut d = Delta::new(3600, 16, 4);
+                d.fold_batch(chunk);
+                merged.merge(&d);
+            }
+            prop_assert_eq!(&merged.activity, &whole.activity);
+            prop_assert_eq!(merged.records.len(), whole.records.len());
+            for (model, versions) in &whole.models {
+                for (version, vw) in versions {
+                    let vm = &merged.models[model][version];
+                    prop_assert_eq!(&vm.counts, &vw.counts);
+                    prop_assert_eq!(&vm.funnel, &vw.funnel);
+                }
+            }
+            let got = series(&merged);
+            prop_assert_eq!(expected.len(), got.len());
+            for (key, e) in &expected {
+                let g = got[key];
+                // Exact: counts, extremes; the sketch summarises every value (its items are a
+                // merge's, not a stream's, so only its count is compared); categories are exact
+                // while no side overflowed the cap.
+                prop_assert_eq!(
+                    (e.missing, e.non_finite, e.moments.n, e.sketch.count()),
+                    (g.missing, g.non_finite, g.moments.n, g.sketch.count())
+                );
+                prop_assert_eq!((e.min.to_bits(), e.max.to_bits()), (g.min.to_bits(), g.max.to_bits()));
+                prop_assert_eq!(e.categories.total(), g.categories.total());
+                if e.overflowed == 0 && g.overflowed == 0 {
+                    prop_assert_eq!(&e.categories, &g.categories, "categories of {:?}", key);
+                }
+                prop_assert!((e.moments.mean - g.moments.mean).abs() <= 1e-9 * (1.0 + e.moments.mean.abs()));
+            }
             prop_assert_eq!(one_by_one.records.len(), whole.records.len());
         }
     }
