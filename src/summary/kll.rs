@@ -111,6 +111,27 @@ impl Kll {
         }
     }
 
+    /// Add finite values in order; the same end state as one [`update`](Self::update) each, with
+    /// the values copied a run at a time up to each compaction point.
+    pub fn update_many(&mut self, xs: &[f64]) {
+        debug_assert!(xs.iter().all(|x| x.is_finite()));
+        let mut rest = xs;
+        while !rest.is_empty() {
+            if self.cap0 == 0 {
+                self.cap0 = self.capacities()[0];
+            }
+            let room = self.cap0.saturating_sub(self.levels[0].len()).max(1);
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.levels[0].extend_from_slice(now);
+            self.n += now.len() as u64;
+            if self.levels[0].len() >= self.cap0 {
+                self.compress();
+                self.cap0 = self.capacities()[0];
+            }
+            rest = later;
+        }
+    }
+
     fn compress(&mut self) {
         loop {
             self.capacities();

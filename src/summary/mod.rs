@@ -320,10 +320,11 @@ impl FeatureSummary {
         self.moments.merge(&Moments { n, mean, m2 });
         self.min = lo;
         self.max = hi;
-        for &x in xs {
-            if x.is_finite() {
-                self.sketch.update(x);
-            }
+        if n as usize == xs.len() {
+            self.sketch.update_many(xs);
+        } else {
+            let finite: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+            self.sketch.update_many(&finite);
         }
     }
 
