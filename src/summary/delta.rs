@@ -43,6 +43,13 @@ impl SeriesClass {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.as_str() == s)
     }
+    /// Where a feedback signal's values go.
+    pub fn feedback(kind: FeedbackKind) -> Self {
+        match kind {
+            FeedbackKind::Explicit => SeriesClass::FeedbackExplicit,
+            FeedbackKind::Implicit => SeriesClass::FeedbackImplicit,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,11 +194,7 @@ impl Delta {
                 value,
                 ..
             } => {
-                let class = match kind {
-                    FeedbackKind::Explicit => SeriesClass::FeedbackExplicit,
-                    FeedbackKind::Implicit => SeriesClass::FeedbackImplicit,
-                };
-                let i = cols.column(g, class, signal);
+                let i = cols.column(g, SeriesClass::feedback(*kind), signal);
                 cols.cols[i].numbers.push(*value);
             }
             Body::ModelEval { .. } | Body::Deploy { .. } => self.records.push(e.clone()),
@@ -605,11 +608,7 @@ mod tests {
                     value,
                     ..
                 } => {
-                    let class = match kind {
-                        FeedbackKind::Explicit => SeriesClass::FeedbackExplicit,
-                        FeedbackKind::Implicit => SeriesClass::FeedbackImplicit,
-                    };
-                    add(class, signal, Value::Number(*value));
+                    add(SeriesClass::feedback(*kind), signal, Value::Number(*value));
                 }
                 _ => {}
             }
