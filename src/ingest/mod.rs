@@ -115,11 +115,6 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
-
-    /// Number of events.
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
 }
 
 fn per_label(events: &[Event]) -> Vec<((&'static str, String), u64)> {
