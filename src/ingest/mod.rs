@@ -62,6 +62,13 @@ pub struct IngestSettings {
     pub activity_ttl_days: i64,
 }
 
+impl IngestSettings {
+    /// An empty delta with these settings' bucket, sketch and category parameters.
+    pub fn delta(&self) -> Delta {
+        Delta::new(self.bucket_secs, self.sketch_k, self.category_cap)
+    }
+}
+
 /// A validated batch, prepared for the writer on the caller's thread: its journal payload is
 /// encoded, its ids hashed and its events already folded into a batch-sized [`Delta`], so the
 /// single writer only checks ids, appends the payload and merges the delta (a few dozen sketch
@@ -71,8 +78,6 @@ pub struct Batch {
     payload: Vec<u8>,
     ids: Vec<u64>,
     delta: Delta,
-    /// Accepted events per (type, model), for the ingest counter.
-    per_label: Vec<((&'static str, String), u64)>,
 }
 
 impl Batch {
@@ -81,12 +86,7 @@ impl Batch {
         Self {
             payload: crate::store::JOURNAL_MAGIC.to_vec(),
             ids: Vec::new(),
-            delta: Delta::new(
-                settings.bucket_secs,
-                settings.sketch_k,
-                settings.category_cap,
-            ),
-            per_label: Vec::new(),
+            delta: settings.delta(),
         }
     }
 
@@ -100,33 +100,11 @@ impl Batch {
         self.ids
             .extend(events.iter().map(|e| dedup::hash_id(&e.event_id)));
         self.delta.fold_batch(events);
-        for ((t, m), n) in per_label(events) {
-            match self
-                .per_label
-                .iter_mut()
-                .find(|(k, _)| k.0 == t && k.1 == m)
-            {
-                Some((_, total)) => *total += n,
-                None => self.per_label.push(((t, m), n)),
-            }
-        }
     }
 
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
-}
-
-fn per_label(events: &[Event]) -> Vec<((&'static str, String), u64)> {
-    let mut out: Vec<((&'static str, String), u64)> = Vec::new();
-    for e in events {
-        let key = (e.event_type().as_str(), e.model.id.as_str());
-        match out.iter_mut().find(|(k, _)| k.0 == key.0 && k.1 == key.1) {
-            Some((_, n)) => *n += 1,
-            None => out.push(((key.0, key.1.to_owned()), 1)),
-        }
-    }
-    out
 }
 
 /// A batch waiting for durability, with the channel its answer goes to.
@@ -265,11 +243,7 @@ impl Writer {
             return Ok(());
         }
         let start = Instant::now();
-        let fresh = Delta::new(
-            self.settings.bucket_secs,
-            self.settings.sketch_k,
-            self.settings.category_cap,
-        );
+        let fresh = self.settings.delta();
         let delta = std::mem::replace(&mut self.delta, fresh);
         if let Err(e) = self
             .store
@@ -309,9 +283,9 @@ impl Writer {
     async fn commit_group(&mut self, group: Vec<Pending>) {
         let mut payloads = Vec::with_capacity(group.len());
         let mut outcomes = Vec::with_capacity(group.len());
-        // Per batch: its pre-folded delta when every event was fresh, else the accepted events
-        // (rare: decoded from the payload and folded here).
-        let mut folds: Vec<Fold> = Vec::with_capacity(group.len());
+        // Per batch: its pre-folded delta; for a batch with duplicates (rare), the delta of its
+        // accepted events, decoded from the payload and folded here.
+        let mut deltas: Vec<Delta> = Vec::with_capacity(group.len());
         let mut fresh_ids: Vec<u64> = Vec::new();
         let mut replies = Vec::with_capacity(group.len());
         for (batch, reply) in group {
@@ -327,12 +301,14 @@ impl Writer {
             outcome.accepted = batch.ids.len() - outcome.duplicates.len();
             if outcome.duplicates.is_empty() {
                 payloads.push(batch.payload);
-                folds.push(Fold::Delta(batch.delta, batch.per_label));
+                deltas.push(batch.delta);
             } else if outcome.accepted > 0 {
                 match accepted_events(&batch.payload, &outcome.duplicates) {
                     Ok(accepted) => {
                         payloads.push(crate::store::encode_batch(&accepted));
-                        folds.push(Fold::Events(accepted));
+                        let mut delta = self.settings.delta();
+                        delta.fold_batch(&accepted);
+                        deltas.push(delta);
                     }
                     Err(e) => {
                         // Cannot happen (the payload was encoded in this process); refuse the
@@ -360,23 +336,15 @@ impl Writer {
                 if !payloads.is_empty() {
                     self.journal_upto = last;
                 }
-                for fold in folds {
-                    let (n, labels) = match fold {
-                        Fold::Delta(delta, labels) => {
-                            self.delta.merge(&delta);
-                            (labels.iter().map(|l| l.1).sum::<u64>(), labels)
-                        }
-                        Fold::Events(events) => {
-                            self.delta.fold_batch(&events);
-                            (events.len() as u64, per_label(&events))
-                        }
-                    };
-                    self.pending_events += n;
-                    for ((event_type, model), n) in labels {
-                        let model = self.metrics.model_label(&model);
+                for delta in deltas {
+                    self.delta.merge(&delta);
+                    // The ingest counter moves once per (type, model) per batch, not per event.
+                    for (event_type, model, n) in delta.event_counts() {
+                        self.pending_events += n;
+                        let model = self.metrics.model_label(model);
                         self.metrics
                             .events_ingested
-                            .with_label_values(&[event_type, &model])
+                            .with_label_values(&[event_type.as_str(), &model])
                             .inc_by(n);
                     }
                 }
@@ -402,12 +370,6 @@ impl Writer {
     }
 }
 
-/// What a journaled batch adds to the writer's delta.
-enum Fold {
-    Delta(Delta, Vec<((&'static str, String), u64)>),
-    Events(Vec<Event>),
-}
-
 /// The events of a payload other than those at `duplicates` (sorted positions).
 fn accepted_events(payload: &[u8], duplicates: &[usize]) -> Result<Vec<Event>, StoreError> {
     let events = crate::store::decode_batch(payload)?;
@@ -431,11 +393,7 @@ pub async fn start(
         store,
         metrics: metrics.clone(),
         dedup: Dedup::new(settings.dedup_horizon_secs),
-        delta: Delta::new(
-            settings.bucket_secs,
-            settings.sketch_k,
-            settings.category_cap,
-        ),
+        delta: settings.delta(),
         settings,
         pending_events: 0,
         journal_upto: 0,

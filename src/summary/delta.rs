@@ -250,6 +250,25 @@ impl Delta {
         }
         self.overflowed += overflowed;
     }
+    /// Events folded, per (type, model).
+    pub fn event_counts(&self) -> Vec<(EventType, &str, u64)> {
+        let mut out = Vec::new();
+        for (model, versions) in &self.models {
+            for t in EventType::ALL {
+                let n: u64 = versions
+                    .values()
+                    .flat_map(|vd| vd.counts.iter())
+                    .filter(|((et, _), _)| *et == t)
+                    .map(|(_, c)| c.n)
+                    .sum();
+                if n > 0 {
+                    out.push((t, model.as_str(), n));
+                }
+            }
+        }
+        out
+    }
+
     /// Merge another delta into this one (used to put back a delta whose checkpoint failed).
     pub fn merge(&mut self, o: &Delta) {
         let (k, cap) = (self.sketch_k, self.category_cap);
