@@ -99,20 +99,11 @@ impl Kll {
 
     /// Add one finite value (callers count non-finite values apart).
     pub fn update(&mut self, x: f64) {
-        debug_assert!(x.is_finite());
-        self.levels[0].push(x);
-        self.n += 1;
-        if self.cap0 == 0 {
-            self.cap0 = self.capacities()[0];
-        }
-        if self.levels[0].len() >= self.cap0 {
-            self.compress();
-            self.cap0 = self.capacities()[0];
-        }
+        self.update_many(std::slice::from_ref(&x));
     }
 
-    /// Add finite values in order; the same end state as one [`update`](Self::update) each, with
-    /// the values copied a run at a time up to each compaction point.
+    /// Add finite values in order (the same end state as one [`update`](Self::update) each),
+    /// copied a run at a time up to each compaction point.
     pub fn update_many(&mut self, xs: &[f64]) {
         debug_assert!(xs.iter().all(|x| x.is_finite()));
         let mut rest = xs;
