@@ -14,7 +14,7 @@
 //!                        ←  http, cli, demo  ←  app  ←  main
 //! ```
 //!
-//! * [`stats`]: the statistics core, pure and checked against scipy (`shared/oracles`).
+//! * [`stats`]: the statistics core, pure and checked against scipy (`tests/fixtures/oracles`).
 //! * [`drift`]: which statistic each column gets and when it counts as drifted (the two-gate
 //!   default, explicit methods, Evidently compatibility), and the same statistics on summaries.
 //! * [`flywheel`]: retention, velocity, CUPED, the per-arc plateau rule, and the health

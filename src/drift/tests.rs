@@ -39,7 +39,7 @@ fn input_from(name: &str, kind: Kind, r: &Value, c: &Value) -> ColumnInput {
 fn evidently_default_matches_the_oracles() {
     let dir = crate::stats::tests::oracle_dir();
     let index: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("index.json")).expect("oracles in shared/"),
+        &std::fs::read_to_string(dir.join("index.json")).expect("oracle index in tests/fixtures/oracles"),
     )
     .expect("json");
     let mut checked = 0;

@@ -1,6 +1,6 @@
-//! The statistics core (DESIGN §3). **Pure**: slices in, typed results out; no async, no I/O, no
-//! clock. Every function is checked against scipy-computed vectors (`../shared/oracles/`, via
-//! `tests.rs`) and against properties (bounds, symmetry, identity, order invariance).
+//! The statistics core (definitions in `docs/STATISTICS.md`). **Pure**: slices in, typed results out; no async, no I/O, no
+//! clock. Every function is checked against scipy-computed vectors (`tests/fixtures/oracles/`,
+//! via `tests.rs`) and against properties (bounds, symmetry, identity, order invariance).
 //!
 //! Conventions:
 //! * Missing values are dropped before every statistic: a [`Sample`] keeps only finite values,

@@ -1,4 +1,4 @@
-//! Parity with scipy (`../shared/oracles/`, anchors-flywheel §10) and properties.
+//! Parity with scipy (the vectors in `tests/fixtures/oracles/`, see its README) and properties.
 
 use super::binning::*;
 use super::categorical::*;
@@ -9,16 +9,12 @@ use super::*;
 use serde_json::Value;
 use std::path::PathBuf;
 
-/// The scipy vectors: `$FLYWHEEL_ORACLES`, else `shared/oracles` beside the repository.
+/// The scipy vectors, kept in the repository (`tests/fixtures/oracles/`).
 pub(crate) fn oracle_dir() -> PathBuf {
-    let d = std::env::var_os("FLYWHEEL_ORACLES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/oracles"))
-        });
+    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/oracles"));
     assert!(
         d.join("index.json").exists(),
-        "the scipy oracles are missing at {} (they ship in shared/ beside the repository; or set FLYWHEEL_ORACLES)",
+        "the scipy oracles are missing at {} (tests/fixtures/oracles in the repository)",
         d.display()
     );
     d
