@@ -6,11 +6,12 @@
 //! and finish in-flight requests → drain the ingest queue and checkpoint → close the store; all
 //! within `server.shutdown_timeout_secs`.
 
+use crate::clock::Clock;
 use crate::config::{Backend, Config};
 use crate::events::pseudonym::{KeySource, Pseudonymizer};
-use crate::http::{self, AppState, Clock};
+use crate::http::{self, AppState};
 use crate::ingest::{self, IngestHandle, IngestSettings};
-use crate::jobs::{Job, Runner};
+use crate::jobs::{Registry, Runner, Scheduled, ScheduledJob};
 use crate::metrics::Metrics;
 use crate::store::{sqlite::SqliteStore, Store};
 use anyhow::Context;
@@ -28,21 +29,9 @@ pub struct App {
     delivery: tokio::task::JoinHandle<()>,
 }
 
-/// The scheduled jobs of a configuration and the runner that runs them.
-#[derive(Clone)]
-pub struct Jobs {
-    pub list: Vec<Arc<dyn Job>>,
-    pub runner: Runner,
-}
-
-impl Jobs {
-    pub fn find(&self, name: &str) -> Option<Arc<dyn Job>> {
-        self.list.iter().find(|j| j.name() == name).cloned()
-    }
-}
-
 /// Build every scheduled job of `config`. `ingest` (when the service runs) is flushed before
-/// each run so that a run sees every acknowledged event.
+/// each run so that a run sees every acknowledged event; `alerts` (when the service runs) hears
+/// the findings of the drift and health jobs.
 pub fn build_jobs(
     config: &Config,
     store: Arc<dyn Store>,
@@ -50,33 +39,44 @@ pub fn build_jobs(
     clock: Clock,
     ingest: Option<IngestHandle>,
     alerts: Option<Arc<crate::alerts::Engine>>,
-) -> Jobs {
+) -> anyhow::Result<Registry> {
     let cache = Arc::new(crate::drift::run::BaselineCache::default());
-    let mut list: Vec<Arc<dyn Job>> = Vec::new();
+    let mut list: Vec<Arc<dyn ScheduledJob>> = Vec::new();
     for m in &config.monitors {
-        list.push(Arc::new(crate::drift::run::DriftJob::new(
+        let mut job = Scheduled::new(crate::drift::run::DriftJob::new(
             m.clone(),
             store.clone(),
             metrics.clone(),
             cache.clone(),
             config.drift.metric_top_features,
-        )));
+        ));
+        if let Some(a) = &alerts {
+            job = job.after_run(a.clone());
+        }
+        list.push(Arc::new(job));
     }
     if config.health.enabled {
-        list.push(Arc::new(crate::flywheel::job::HealthJob::new(
-            config.health.clone(),
-            config.health_schedule.clone(),
-            store.clone(),
-            metrics.clone(),
-        )));
+        let mut job = Scheduled::new(
+            crate::flywheel::job::HealthJob::new(
+                config.health.clone(),
+                config.health_schedule.clone(),
+                store.clone(),
+                metrics.clone(),
+            )
+            .context("cannot register the health metrics")?,
+        );
+        if let Some(a) = &alerts {
+            job = job.after_run(a.clone());
+        }
+        list.push(Arc::new(job));
     }
     if let Some(schedule) = &config.report_schedule {
-        list.push(Arc::new(crate::report::ReportJob {
+        list.push(Arc::new(Scheduled::new(crate::report::ReportJob {
             schedule: schedule.clone(),
             health: config.health.clone(),
             store: store.clone(),
             dir: config.data_dir.join("reports"),
-        }));
+        })));
     }
     for j in &list {
         let now = chrono::Utc::now();
@@ -99,7 +99,7 @@ pub fn build_jobs(
         std::process::id(),
         hex::encode(rand::random::<[u8; 6]>())
     );
-    Jobs {
+    Ok(Registry {
         list,
         runner: Runner {
             store,
@@ -108,14 +108,13 @@ pub fn build_jobs(
             lease_ttl: std::time::Duration::from_secs(config.jobs.lease_ttl_secs),
             holder,
             before_run,
-            alerts,
         },
-    }
+    })
 }
 
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
-        Self::build_with(config, http::system_clock(), None).await
+        Self::build_with(config, crate::clock::Clock::system(), None).await
     }
 
     /// Build with an injected clock and, optionally, a store (tests wrap the real store to
@@ -205,6 +204,7 @@ impl App {
             a.clone(),
             store.clone(),
             Some(notify),
+            clock.clone(),
         ));
         let jobs = Arc::new(build_jobs(
             &config,
@@ -213,7 +213,7 @@ impl App {
             clock.clone(),
             Some(ingest.clone()),
             Some(engine),
-        ));
+        )?);
         let state = AppState {
             jobs,
             config: Arc::new(Config { data_dir, ..config }),

@@ -17,17 +17,15 @@
 //! every job due by then to finish, so the result is deterministic for a `--seed`.
 
 use crate::app::App;
+use crate::clock::ManualClock;
 use crate::config::{Overrides, RawConfig};
 use crate::drift::monitor::RawMonitor;
-use crate::http::Clock;
 use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal, Normal};
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 /// The demo's first day: Monday 2026-08-03 (ISO week 2026-W32).
@@ -276,7 +274,7 @@ fn funnel_events(day: i64, explicit: u64, weekly_curated: u64) -> Vec<Value> {
 
 /// Run the demo. Returns when the scenario is done (and, without `until_done`, after Ctrl-C).
 pub async fn run(opts: DemoOptions) -> anyhow::Result<()> {
-    run_with(opts, None, Box::pin(crate::cli::shutdown_signal())).await
+    run_with(opts, None, Box::pin(crate::shutdown::signal())).await
 }
 
 /// Run the demo; `done` hears the service's base URL when the scenario has played, and without
@@ -290,10 +288,8 @@ pub async fn run_with(
     let config = raw
         .validate(Overrides::default())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let now = Arc::new(AtomicI64::new(START * 1_000_000));
-    let c = now.clone();
-    let clock: Clock = Arc::new(move || c.load(Ordering::SeqCst));
-    let app = App::build_with(config, clock, None)
+    let now = ManualClock::at_secs(START);
+    let app = App::build_with(config, now.clock(), None)
         .await
         .context("cannot start the service")?;
     let addr = app.local_addr();
@@ -358,10 +354,7 @@ pub async fn run_with(
                 events.extend(f);
             }
             // The clock: the end of this hour (events are in the past, jobs for it come due).
-            now.store(
-                (START + (hour_index + 1) * HOUR + 600) * 1_000_000,
-                Ordering::SeqCst,
-            );
+            now.set_secs(START + (hour_index + 1) * HOUR + 600);
             for chunk in events.chunks(10_000) {
                 let body: String = chunk.iter().map(|e| format!("{e}\n")).collect();
                 let r = client
@@ -422,10 +415,7 @@ pub async fn run_with(
         }
     }
     // Run Monday's jobs of the week after (the last weekly report, the last health run).
-    now.store(
-        (START + days * DAY + 7 * HOUR) * 1_000_000,
-        Ordering::SeqCst,
-    );
+    now.set_secs(START + days * DAY + 7 * HOUR);
     wait_for_jobs(&state).await?;
     if opts.progress {
         eprintln!(
@@ -463,8 +453,8 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, Value) {
 
 /// Wait until every job has run its latest due fire (the scheduler polls every few ms).
 async fn wait_for_jobs(state: &crate::http::AppState) -> anyhow::Result<()> {
-    let now =
-        chrono::DateTime::<chrono::Utc>::from_timestamp_micros((state.clock)()).unwrap_or_default();
+    let now = chrono::DateTime::<chrono::Utc>::from_timestamp_micros(state.clock.now_us())
+        .unwrap_or_default();
     for job in &state.jobs.list {
         let Some(due) = job
             .schedule()

@@ -44,7 +44,9 @@
 pub mod alerts;
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
+pub mod dataset;
 pub mod demo;
 pub mod drift;
 pub mod events;
@@ -54,6 +56,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod metrics;
 pub mod report;
+pub mod shutdown;
 pub mod stats;
 pub mod store;
 pub mod summary;

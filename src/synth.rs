@@ -204,33 +204,3 @@ fn draw(rng: &mut StdRng, spec: Spec) -> f64 {
         Spec::Cat(_) | Spec::Zipf(..) => unreachable!("categorical columns are drawn apart"),
     }
 }
-
-/// The drift inputs of a generated reference/current pair (same layout on both sides).
-pub fn drift_inputs(reference: SynthTable, current: SynthTable) -> Vec<crate::drift::ColumnInput> {
-    use crate::drift::{CategoryCounts, ColumnInput, ColumnValues, Kind};
-    use crate::stats::Sample;
-    reference
-        .names
-        .into_iter()
-        .zip(reference.columns.into_iter().zip(current.columns))
-        .map(|(name, pair)| match pair {
-            (SynthColumn::Numeric(r), SynthColumn::Numeric(c)) => ColumnInput {
-                name,
-                kind: Kind::Numeric,
-                values: ColumnValues::Numeric {
-                    reference: Sample::from_options(r),
-                    current: Sample::from_options(c),
-                },
-            },
-            (SynthColumn::Categorical(r), SynthColumn::Categorical(c)) => ColumnInput {
-                name,
-                kind: Kind::Categorical,
-                values: ColumnValues::Categorical(CategoryCounts::from_values(
-                    r.iter().map(String::as_str),
-                    c.iter().map(String::as_str),
-                )),
-            },
-            _ => unreachable!("generate() gives both sides the same layout"),
-        })
-        .collect()
-}

@@ -15,7 +15,7 @@
 //!   and counted (`outcome="dropped"`), and the next Alertmanager refresh re-sends the state.
 
 use super::{AlertsConfig, Transition};
-use crate::http::Clock;
+use crate::clock::Clock;
 use crate::metrics::Metrics;
 use crate::store::{AlertRow, Store};
 use hmac::{Hmac, Mac};
@@ -135,12 +135,12 @@ impl Worker {
     }
 
     fn horizon(&self) -> i64 {
-        (self.clock)() + 4 * self.cfg.alertmanager_refresh_secs as i64 * 1_000_000
+        self.clock.now_us() + 4 * self.cfg.alertmanager_refresh_secs as i64 * 1_000_000
     }
 
     async fn handle(&self, t: Transition) {
         let ends = match t.kind {
-            "resolved" => t.alert.ends_at_us.unwrap_or_else(|| (self.clock)()),
+            "resolved" => t.alert.ends_at_us.unwrap_or_else(|| self.clock.now_us()),
             _ => self.horizon(),
         };
         if t.kind != "renotify" {

@@ -10,7 +10,13 @@
 
 pub mod deliver;
 
-use crate::store::{AlertRow, ResultRow, Store, StoreError};
+use crate::clock::Clock;
+use crate::drift::run::DriftFindings;
+use crate::flywheel::health::Health;
+use crate::flywheel::plateau::ArcState;
+use crate::jobs::AfterRun;
+use crate::store::{AlertRow, Store, StoreError};
+use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -89,11 +95,28 @@ impl AlertsConfig {
     }
 }
 
+/// How urgent an alert is: `critical` pages, `warning` makes a ticket (the `severity` label of
+/// the Prometheus rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Severity {
+    Critical,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
 /// What a job's results say about one potential alert.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Signal {
     pub alertname: &'static str,
-    pub severity: &'static str,
+    pub severity: Severity,
     /// Labels besides alertname and severity (model, arc, monitor).
     pub labels: BTreeMap<String, String>,
     /// The condition persisted (fire now) or is building (pending).
@@ -112,72 +135,58 @@ impl Signal {
     }
 }
 
-/// Signals from a drift run's results: per (model, monitor), feature drift (warning) and dataset
-/// drift (critical).
-pub fn drift_signals(results: &[ResultRow]) -> Vec<Signal> {
+/// Signals from a drift run's findings: per (model, monitor), feature drift (warning) and
+/// dataset drift (critical).
+pub fn drift_signals(findings: &DriftFindings) -> Vec<Signal> {
     let mut out = Vec::new();
-    for ds in results.iter().filter(|r| r.subject == "_dataset") {
-        let d = &ds.data;
-        let monitor = d["monitor"].as_str().unwrap_or("").to_owned();
+    for (model, d) in findings {
+        let monitor = &d.monitor;
         let labels: BTreeMap<String, String> = [
-            ("model".to_owned(), ds.model.clone()),
+            ("model".to_owned(), model.clone()),
             ("monitor".to_owned(), monitor.clone()),
         ]
         .into();
-        let alerting = d["alerting_features"].as_u64().unwrap_or(0);
-        let drifted = d["drifted"].as_u64().unwrap_or(0);
-        let top: Vec<String> = d["top_drifted"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let top: Vec<String> = d
+            .top_drifted
+            .iter()
             .map(|t| {
                 format!(
                     "{}/{} (effect {:.3}{})",
-                    t["class"].as_str().unwrap_or(""),
-                    t["feature"].as_str().unwrap_or(""),
-                    t["effect"]
-                        .as_f64()
-                        .or(t["statistic"].as_f64())
-                        .unwrap_or(0.0),
-                    if t["alerting"] == true {
-                        ", persistent"
-                    } else {
-                        ""
-                    }
+                    t.class,
+                    t.feature,
+                    t.effect.or(t.statistic).unwrap_or(0.0),
+                    if t.alerting { ", persistent" } else { "" }
                 )
             })
             .collect();
-        if alerting > 0 || drifted > 0 {
+        if d.alerting_features > 0 || d.drifted > 0 {
             out.push(Signal {
                 alertname: "FlywheelFeatureDrift",
-                severity: "warning",
+                severity: Severity::Warning,
                 labels: labels.clone(),
-                firing: alerting > 0,
+                firing: d.alerting_features > 0,
                 summary: format!(
-                    "Model {}: {} feature(s) drifted (monitor {monitor})",
-                    ds.model,
-                    alerting.max(drifted)
+                    "Model {model}: {} feature(s) drifted (monitor {monitor})",
+                    d.alerting_features.max(d.drifted)
                 ),
                 description: format!(
                     "Top drifted features by effect: {}. Baseline {}.",
                     top.join(", "),
-                    d["baseline"].as_str().unwrap_or("?")
+                    d.baseline
                 ),
             });
         }
-        if d["dataset_drift"] == true {
-            let features = d["decided"].as_u64().unwrap_or(0).max(1);
-            let share = d["drift_share"].as_f64().unwrap_or(0.5);
+        if d.dataset_drift {
+            let features = d.decided.max(1);
             out.push(Signal {
                 alertname: "FlywheelDatasetDrift",
-                severity: "critical",
+                severity: Severity::Critical,
                 labels,
                 // Persistent when the features that alert (N of M windows) alone reach the share.
-                firing: alerting as f64 / features as f64 >= share,
+                firing: d.alerting_features as f64 / features as f64 >= d.drift_share,
                 summary: format!(
-                    "Model {}: {:.0} % of its features drifted (monitor {monitor})",
-                    ds.model,
-                    d["share_drifted"].as_f64().unwrap_or(0.0) * 100.0
+                    "Model {model}: {:.0} % of its features drifted (monitor {monitor})",
+                    d.share_drifted * 100.0
                 ),
                 description: format!(
                     "A change this broad is usually an upstream break. Top drifted: {}.",
@@ -189,22 +198,32 @@ pub fn drift_signals(results: &[ResultRow]) -> Vec<Signal> {
     out
 }
 
-/// Signals from a health run: per model and arc, and the consent invariant.
-pub fn health_signals(results: &[ResultRow]) -> Vec<Signal> {
+/// Signals from a health run's findings: per model and arc, and the consent invariant.
+pub fn health_signals(findings: &[Health]) -> Vec<Signal> {
     let mut out = Vec::new();
-    for r in results.iter().filter(|r| r.subject == "health") {
-        let h = &r.data;
-        let model = r.model.clone();
-        for (arc, a) in h["arcs"].as_object().into_iter().flatten() {
-            let state = a["state"].as_str().unwrap_or("");
-            let (name, severity, firing) = match (arc.as_str(), state) {
-                ("learning", "REGRESSING") => ("FlywheelLearningRegressing", "critical", true),
-                ("learning", "PLATEAU") => ("FlywheelLearningPlateau", "warning", true),
-                ("learning", "SLOWING") => ("FlywheelLearningPlateau", "warning", false),
-                ("input", "PLATEAU" | "REGRESSING") => ("FlywheelInputStarved", "warning", true),
-                ("input", "SLOWING") => ("FlywheelInputStarved", "warning", false),
-                ("output", "PLATEAU" | "REGRESSING") => ("FlywheelOutputStalled", "warning", true),
-                ("loop", "REGRESSING") => ("FlywheelRetentionDrop", "critical", true),
+    for h in findings {
+        let model = h.model.clone();
+        for (arc, a) in &h.arcs {
+            let (name, severity, firing) = match (*arc, a.state) {
+                ("learning", ArcState::Regressing) => {
+                    ("FlywheelLearningRegressing", Severity::Critical, true)
+                }
+                ("learning", ArcState::Plateau) => {
+                    ("FlywheelLearningPlateau", Severity::Warning, true)
+                }
+                ("learning", ArcState::Slowing) => {
+                    ("FlywheelLearningPlateau", Severity::Warning, false)
+                }
+                ("input", ArcState::Plateau | ArcState::Regressing) => {
+                    ("FlywheelInputStarved", Severity::Warning, true)
+                }
+                ("input", ArcState::Slowing) => ("FlywheelInputStarved", Severity::Warning, false),
+                ("output", ArcState::Plateau | ArcState::Regressing) => {
+                    ("FlywheelOutputStalled", Severity::Warning, true)
+                }
+                ("loop", ArcState::Regressing) => {
+                    ("FlywheelRetentionDrop", Severity::Critical, true)
+                }
                 _ => continue,
             };
             out.push(Signal {
@@ -212,26 +231,24 @@ pub fn health_signals(results: &[ResultRow]) -> Vec<Signal> {
                 severity,
                 labels: [
                     ("model".to_owned(), model.clone()),
-                    ("arc".to_owned(), arc.clone()),
+                    ("arc".to_owned(), (*arc).to_owned()),
                 ]
                 .into(),
                 firing,
-                summary: format!("Model {model}: the {arc} arc is {state}"),
+                summary: format!("Model {model}: the {arc} arc is {}", a.state.as_str()),
                 description: format!(
                     "{} Since: {}. What to try: {}",
-                    a["why"].as_str().unwrap_or(""),
-                    a["since"].as_str().unwrap_or("unknown"),
-                    a["advice"].as_str().unwrap_or("")
+                    a.why,
+                    a.since.as_deref().unwrap_or("unknown"),
+                    a.advice
                 ),
             });
         }
-        let v = h["funnel"]["training_consent_violations"]
-            .as_u64()
-            .unwrap_or(0);
+        let v = h.funnel.training_consent_violations;
         if v > 0 {
             out.push(Signal {
                 alertname: "FlywheelTrainingConsentViolation",
-                severity: "critical",
+                severity: Severity::Critical,
                 labels: [("model".to_owned(), model.clone())].into(),
                 firing: true,
                 summary: format!(
@@ -261,6 +278,7 @@ pub struct Engine {
     applied: crate::jobs::Newest,
     /// One evaluation at a time (jobs run concurrently).
     lock: tokio::sync::Mutex<()>,
+    clock: Clock,
 }
 
 impl Engine {
@@ -268,6 +286,7 @@ impl Engine {
         config: AlertsConfig,
         store: Arc<dyn Store>,
         notify: Option<deliver::Sender>,
+        clock: Clock,
     ) -> Self {
         Self {
             config,
@@ -275,28 +294,18 @@ impl Engine {
             notify,
             applied: crate::jobs::Newest::default(),
             lock: tokio::sync::Mutex::new(()),
+            clock,
         }
     }
 
-    /// Apply a job run's results (the newest window of that job only).
-    pub async fn observe(
-        &self,
-        source: &str,
-        window_end: i64,
-        results: &[ResultRow],
-        now_us: i64,
-    ) -> Result<Vec<Transition>, StoreError> {
+    /// Apply one source's signals for a window (the newest window of that source only).
+    async fn observe(&self, source: &str, window_end: i64, signals: Vec<Signal>) {
         if !self.applied.advance(source, window_end) {
-            return Ok(Vec::new());
+            return;
         }
-        let signals = if source.starts_with("drift:") {
-            drift_signals(results)
-        } else if source == crate::flywheel::job::JOB_NAME {
-            health_signals(results)
-        } else {
-            return Ok(Vec::new());
-        };
-        self.apply(source, signals, now_us).await
+        if let Err(e) = self.apply(source, signals, self.clock.now_us()).await {
+            tracing::error!(job = %source, error = %e, "cannot update alerts from the run");
+        }
     }
 
     /// The lifecycle step for one source's evaluation.
@@ -327,7 +336,7 @@ impl Engine {
             }
             let mut labels = s.labels.clone();
             labels.insert("alertname".into(), s.alertname.into());
-            labels.insert("severity".into(), s.severity.into());
+            labels.insert("severity".into(), s.severity.as_str().into());
             let annotations: BTreeMap<String, String> = [
                 ("summary".to_owned(), s.summary.clone()),
                 ("description".to_owned(), s.description.clone()),
@@ -410,5 +419,19 @@ impl Engine {
             }
         }
         Ok(transitions)
+    }
+}
+
+#[async_trait]
+impl AfterRun<DriftFindings> for Engine {
+    async fn after_run(&self, job: &str, window: (i64, i64), findings: &DriftFindings) {
+        self.observe(job, window.1, drift_signals(findings)).await;
+    }
+}
+
+#[async_trait]
+impl AfterRun<Vec<Health>> for Engine {
+    async fn after_run(&self, job: &str, window: (i64, i64), findings: &Vec<Health>) {
+        self.observe(job, window.1, health_signals(findings)).await;
     }
 }

@@ -4,8 +4,9 @@
 //! (default 5 s) are not yet in the store these commands read.
 
 use super::{load_config, ServeArgs};
-use crate::app::{build_jobs, Jobs};
+use crate::app::build_jobs;
 use crate::config::Config;
+use crate::jobs::Registry;
 use crate::metrics::Metrics;
 use crate::store::{sqlite::SqliteStore, Store};
 use clap::{Args, Subcommand};
@@ -64,7 +65,7 @@ async fn open(args: &ServeArgs) -> Result<(Config, Arc<dyn Store>), String> {
     Ok((config, Arc::new(store)))
 }
 
-async fn jobs_of(args: &ServeArgs) -> Result<(Config, Jobs), String> {
+async fn jobs_of(args: &ServeArgs) -> Result<(Config, Registry), String> {
     let (config, store) = open(args).await?;
     let metrics = Arc::new(Metrics::new().map_err(|e| e.to_string())?);
     // Runs from the command line do not move the service's alerts (the service does).
@@ -72,10 +73,11 @@ async fn jobs_of(args: &ServeArgs) -> Result<(Config, Jobs), String> {
         &config,
         store,
         metrics,
-        crate::http::system_clock(),
+        crate::clock::Clock::system(),
         None,
         None,
-    );
+    )
+    .map_err(|e| format!("{e:#}"))?;
     Ok((config, jobs))
 }
 
@@ -104,7 +106,7 @@ pub async fn jobs(cmd: JobsCommand) -> i32 {
                 let last = last.first().map_or("never".to_owned(), |r| {
                     format!(
                         "{} for window ending {} ({:.0} ms)",
-                        r.outcome,
+                        r.outcome.as_str(),
                         chrono::DateTime::from_timestamp(r.window_end, 0)
                             .map(|t| t.to_rfc3339())
                             .unwrap_or_default(),
@@ -138,7 +140,7 @@ pub async fn jobs(cmd: JobsCommand) -> i32 {
             };
             let fired_at = match &args.window {
                 Some(w) => match chrono::DateTime::parse_from_rfc3339(w) {
-                    Ok(t) => crate::http::jobs::fire_for_window_start(job.as_ref(), t.timestamp()),
+                    Ok(t) => crate::jobs::fire_for_window_start(job.as_ref(), t.timestamp()),
                     Err(e) => return fail(format!("--window: {w:?} is not RFC 3339 ({e})")),
                 },
                 None => match job.schedule().due(None, chrono::Utc::now(), 1).first() {
@@ -153,7 +155,7 @@ pub async fn jobs(cmd: JobsCommand) -> i32 {
                         serde_json::to_string_pretty(&crate::http::jobs::run_json(&run))
                             .unwrap_or_default()
                     );
-                    if run.outcome == "success" {
+                    if run.outcome == crate::jobs::Outcome::Success {
                         0
                     } else {
                         2
@@ -176,7 +178,7 @@ pub async fn baseline(cmd: BaselineCommand) -> i32 {
                 Err(e) => return fail(e),
             };
             let file = args.file.clone();
-            let table = match tokio::task::spawn_blocking(move || super::dataset::read(&file)).await
+            let table = match tokio::task::spawn_blocking(move || crate::dataset::read(&file)).await
             {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => return fail(e),

@@ -9,7 +9,7 @@
 //! * `bench detection`: runs the default drift decision on that pair at the given sizes and
 //!   prints what was found against the nine drifted columns.
 
-use super::dataset::{self, Table};
+use crate::dataset::{self, Table};
 use crate::drift::{self, Options};
 use crate::synth;
 use clap::{Args, Subcommand};
@@ -171,7 +171,13 @@ fn detection(a: DetectionArgs) -> i32 {
         let t0 = Instant::now();
         let r = synth::generate(rows, a.seed, false);
         let c = synth::generate(rows, a.seed + 1000, true);
-        let inputs = synth::drift_inputs(r, c);
+        let inputs = match drift::columns::inputs(r.into(), c.into(), &Default::default()) {
+            Ok(i) => i,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return 2;
+            }
+        };
         let rep = drift::compare(&inputs, &Options::default());
         let found: Vec<&str> = rep
             .columns

@@ -1,14 +1,10 @@
 //! `flywheel compare --reference REF --current CUR`: drift between two datasets, with the same
 //! engine the service runs on live traffic.
 
-use super::dataset::{self, RawColumn, Table};
-use crate::drift::{
-    self, CategoryCounts, ColumnInput, ColumnValues, Compat, Kind, Method, Options,
-};
+use crate::dataset;
+use crate::drift::{self, columns, Compat, Method, Options};
 use crate::stats::binning::BinningRule;
-use crate::stats::Sample;
 use clap::{Args, ValueEnum};
-use rayon::prelude::*;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -80,194 +76,20 @@ pub struct CompareArgs {
 pub enum CompareError {
     #[error(transparent)]
     Dataset(#[from] dataset::DatasetError),
+    #[error(transparent)]
+    Columns(#[from] columns::ColumnError),
     #[error("{0}")]
     Usage(String),
 }
 
-/// Distinct non-missing values of a column pair, counted up to `cap` (then it stops).
-fn distinct_upto(r: &RawColumn, c: &RawColumn, cap: usize) -> usize {
-    match (r, c) {
-        (RawColumn::Numbers(a), RawColumn::Numbers(b)) => {
-            let mut seen: Vec<u64> = Vec::with_capacity(cap + 1);
-            for x in a.iter().chain(b).filter(|x| !x.is_nan()) {
-                let bits = x.to_bits();
-                if !seen.contains(&bits) {
-                    seen.push(bits);
-                    if seen.len() > cap {
-                        break;
-                    }
-                }
-            }
-            seen.len()
-        }
-        _ => {
-            let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
-            for col in [r, c] {
-                match col {
-                    RawColumn::Labels(l) => {
-                        let counts = l.counts();
-                        for (k, n) in l.dict.iter().zip(counts) {
-                            if n > 0 {
-                                seen.insert(k.clone());
-                            }
-                        }
-                    }
-                    RawColumn::Numbers(v) => {
-                        for x in v.iter().filter(|x| !x.is_nan()) {
-                            seen.insert(x.to_string());
-                            if seen.len() > cap {
-                                break;
-                            }
-                        }
-                    }
-                }
-            }
-            seen.len()
+impl CompareArgs {
+    fn selection(&self) -> columns::Selection {
+        columns::Selection {
+            columns: self.columns.clone(),
+            categorical: self.categorical.clone(),
+            numeric: self.numeric.clone(),
         }
     }
-}
-
-fn kind_of(
-    name: &str,
-    r: &RawColumn,
-    c: &RawColumn,
-    args: &CompareArgs,
-) -> Result<Kind, CompareError> {
-    if args.categorical.iter().any(|x| x == name) {
-        return Ok(Kind::Categorical);
-    }
-    let forced_numeric = args.numeric.iter().any(|x| x == name);
-    match (r, c) {
-        (RawColumn::Numbers(_), RawColumn::Numbers(_)) => {
-            if !forced_numeric && distinct_upto(r, c, 2) == 2 {
-                Ok(Kind::Binary)
-            } else {
-                Ok(Kind::Numeric)
-            }
-        }
-        _ if forced_numeric => Err(CompareError::Usage(format!(
-            "column {name:?} is not numeric in both files (--numeric)"
-        ))),
-        _ => Ok(if distinct_upto(r, c, 2) == 2 {
-            Kind::Binary
-        } else {
-            Kind::Categorical
-        }),
-    }
-}
-
-/// Category counts of a column pair over the union of their values.
-fn category_counts(r: RawColumn, c: RawColumn) -> CategoryCounts {
-    let tally = |col: RawColumn| -> rustc_hash::FxHashMap<String, u64> {
-        let mut m = rustc_hash::FxHashMap::default();
-        match col {
-            RawColumn::Labels(l) => {
-                let counts = l.counts();
-                for (k, n) in l.dict.into_iter().zip(counts) {
-                    if n > 0 {
-                        *m.entry(k).or_default() += n;
-                    }
-                }
-            }
-            RawColumn::Numbers(v) => {
-                for x in v.into_iter().filter(|x| !x.is_nan()) {
-                    *m.entry(x.to_string()).or_default() += 1;
-                }
-            }
-        }
-        m
-    };
-    let (mr, mc) = (tally(r), tally(c));
-    let mut keys: Vec<String> = mr.keys().chain(mc.keys()).cloned().collect();
-    keys.sort();
-    keys.dedup();
-    let reference = keys
-        .iter()
-        .map(|k| mr.get(k).copied().unwrap_or(0))
-        .collect();
-    let current = keys
-        .iter()
-        .map(|k| mc.get(k).copied().unwrap_or(0))
-        .collect();
-    CategoryCounts {
-        keys,
-        reference,
-        current,
-    }
-}
-
-fn numbers(col: RawColumn) -> Sample {
-    match col {
-        RawColumn::Numbers(v) => Sample::new(v),
-        RawColumn::Labels(l) => Sample::new((0..l.codes.len()).map(|i| {
-            l.get(i)
-                .and_then(|x| x.trim().parse::<f64>().ok())
-                .unwrap_or(f64::NAN)
-        })),
-    }
-}
-
-/// Build the column inputs (sorting numeric samples in parallel). Consumes the tables so that
-/// no column is held twice.
-pub fn inputs(
-    mut reference: Table,
-    mut current: Table,
-    args: &CompareArgs,
-) -> Result<Vec<ColumnInput>, CompareError> {
-    let wanted: Vec<String> = if args.columns.is_empty() {
-        reference
-            .names
-            .iter()
-            .filter(|n| current.column(n).is_some())
-            .cloned()
-            .collect()
-    } else {
-        args.columns.clone()
-    };
-    for n in args
-        .columns
-        .iter()
-        .chain(&args.categorical)
-        .chain(&args.numeric)
-    {
-        let missing: Vec<&str> = [("reference", &reference), ("current", &current)]
-            .iter()
-            .filter(|(_, t)| t.column(n).is_none())
-            .map(|(w, _)| *w)
-            .collect();
-        if !missing.is_empty() {
-            return Err(CompareError::Usage(format!(
-                "unknown column {n:?}: not in the {} file (columns: {})",
-                missing.join(" and "),
-                reference.names.join(", ")
-            )));
-        }
-    }
-    if wanted.is_empty() {
-        return Err(CompareError::Usage(
-            "the two files have no column in common".into(),
-        ));
-    }
-    let mut typed: Vec<(String, Kind, RawColumn, RawColumn)> = Vec::with_capacity(wanted.len());
-    for n in wanted {
-        let (Some(r), Some(c)) = (reference.take(&n), current.take(&n)) else {
-            return Err(CompareError::Usage(format!("column {n:?} is listed twice")));
-        };
-        let k = kind_of(&n, &r, &c, args)?;
-        typed.push((n, k, r, c));
-    }
-    Ok(typed
-        .into_par_iter()
-        .map(|(name, kind, r, c)| {
-            let values = if kind == Kind::Numeric {
-                let (reference, current) = rayon::join(|| numbers(r), || numbers(c));
-                ColumnValues::Numeric { reference, current }
-            } else {
-                ColumnValues::Categorical(category_counts(r, c))
-            };
-            ColumnInput { name, kind, values }
-        })
-        .collect())
 }
 
 pub fn options(args: &CompareArgs) -> Result<Options, CompareError> {
@@ -380,7 +202,7 @@ pub fn run(args: CompareArgs) -> i32 {
             || dataset::read(&args.current),
         );
         let (r, c) = (r?, c?);
-        let inputs = inputs(r, c, &args)?;
+        let inputs = columns::inputs(r, c, &args.selection())?;
         Ok(drift::compare(&inputs, &opts))
     })();
     match result {

@@ -4,7 +4,6 @@
 pub mod admin;
 pub mod bench;
 pub mod compare;
-pub mod dataset;
 
 use crate::app::App;
 use crate::config::{self, Config, Overrides};
@@ -204,44 +203,11 @@ async fn serve(args: ServeArgs) -> i32 {
             return 2;
         }
     };
-    match app.run_until_stopped(shutdown_signal()).await {
+    match app.run_until_stopped(crate::shutdown::signal()).await {
         Ok(()) => 0,
         Err(e) => {
             tracing::error!(error = format!("{e:#}"), "stopped with an error");
             2
         }
-    }
-}
-
-/// Resolves on the first SIGINT or SIGTERM; a second one exits at once.
-pub async fn shutdown_signal() {
-    wait_for_signal().await;
-    tracing::info!("signal received; shutting down (send it again to exit at once)");
-    tokio::spawn(async {
-        wait_for_signal().await;
-        tracing::warn!("second signal: exiting now");
-        std::process::exit(130);
-    });
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
     }
 }

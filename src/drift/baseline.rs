@@ -5,7 +5,7 @@
 //! `feedback_explicit.rating`... (a class name and a dot) go to that class; every other column
 //! is a model input named as the column.
 
-use crate::cli::dataset::{RawColumn, Table};
+use crate::dataset::{RawColumn, Table};
 use crate::store::{BaselineInfo, NamedSummary, Store, StoreError};
 use crate::summary::delta::SeriesClass;
 use crate::summary::FeatureSummary;
@@ -95,7 +95,7 @@ pub async fn store_table(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::dataset::{read_bytes, TextFormat};
+    use crate::dataset::{read_bytes, TextFormat};
 
     #[test]
     fn columns_map_to_classes_and_summaries_match_ingest() {

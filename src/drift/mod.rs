@@ -36,6 +36,7 @@
 //! goodness-of-fit chi-square, and thresholds; no minimum sample size and no second gate.
 
 pub mod baseline;
+pub mod columns;
 pub mod monitor;
 pub mod run;
 pub mod sketch;
@@ -49,10 +50,10 @@ use crate::stats::two_sample::{
 };
 use crate::stats::{Sample, StatError, StatResult};
 use crate::summary::FeatureSummary;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What a column holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     Numeric,
@@ -154,7 +155,7 @@ impl ColumnInput {
 }
 
 /// The statistic methods, by their command-line names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     Auto,
@@ -268,7 +269,7 @@ impl Default for Options {
 pub const NUMERIC_EFFECT_THRESHOLD: f64 = 0.1;
 pub const CATEGORICAL_EFFECT_THRESHOLD: f64 = 0.05;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decision {
     Drift,

@@ -99,6 +99,45 @@ pub struct FeatureResult {
     pub drifted_windows: usize,
 }
 
+/// One of the most drifted features of a model in a window (alerting ones first, then by
+/// effect).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct TopDrifted {
+    pub class: String,
+    pub feature: String,
+    pub effect: Option<f64>,
+    pub statistic: Option<f64>,
+    pub method: super::Method,
+    /// Drifted in at least N of the last M windows.
+    pub alerting: bool,
+}
+
+/// The dataset-level result of one model in one window (stored under subject `_dataset`; the
+/// alert engine reads it as the drift job's findings).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct DatasetResult {
+    pub monitor: String,
+    /// The baseline in words (`rolling:7d`, `dataset:NAME`...).
+    pub baseline: String,
+    /// The baseline's time range (seconds), when it is one.
+    pub baseline_range: Option<(i64, i64)>,
+    /// Features compared.
+    pub features: usize,
+    /// Features with a decision (not `insufficient_data`).
+    pub decided: usize,
+    pub drifted: usize,
+    pub share_drifted: f64,
+    pub drift_share: f64,
+    pub dataset_drift: bool,
+    pub decision: Decision,
+    /// Features drifted in at least N of the last M windows.
+    pub alerting_features: usize,
+    pub top_drifted: Vec<TopDrifted>,
+}
+
+/// What a drift run found: each model's dataset result.
+pub type DriftFindings = Vec<(String, DatasetResult)>;
+
 pub struct DriftJob {
     pub monitor: Monitor,
     pub store: Arc<dyn Store>,
@@ -289,6 +328,7 @@ struct ModelDetail {
 
 #[async_trait]
 impl Job for DriftJob {
+    type Findings = DriftFindings;
     fn name(&self) -> String {
         self.monitor.job_name()
     }
@@ -302,7 +342,11 @@ impl Job for DriftJob {
         self.monitor.window_for(fired_at)
     }
 
-    async fn run(&self, _fired_at: i64, window: (i64, i64)) -> anyhow::Result<Output> {
+    async fn run(
+        &self,
+        _fired_at: i64,
+        window: (i64, i64),
+    ) -> anyhow::Result<Output<DriftFindings>> {
         let models: Vec<String> = crate::store::models_before(self.store.as_ref(), i64::MAX)
             .await?
             .into_iter()
@@ -310,6 +354,7 @@ impl Job for DriftJob {
             .collect();
         let job = self.name();
         let mut results = Vec::new();
+        let mut findings = Vec::new();
         let mut details = BTreeMap::new();
         for model in models {
             let current = merged_summaries(self.store.as_ref(), &model, window.0, window.1).await?;
@@ -355,33 +400,39 @@ impl Job for DriftJob {
                     .then(effect(b.1).total_cmp(&effect(a.1)))
                     .then(a.0.feature.cmp(&b.0.feature))
             });
-            let top_drifted: Vec<serde_json::Value> = ranked
+            let top_drifted: Vec<TopDrifted> = ranked
                 .iter()
                 .filter(|(f, r)| r.drifted || f.alerting)
                 .take(10)
-                .map(|(f, r)| {
-                    serde_json::json!({
-                        "class": f.class, "feature": f.feature, "effect": r.effect,
-                        "statistic": r.statistic, "method": r.method, "alerting": f.alerting,
-                    })
+                .map(|(f, r)| TopDrifted {
+                    class: f.class.clone(),
+                    feature: f.feature.clone(),
+                    effect: r.effect,
+                    statistic: r.statistic,
+                    method: r.method,
+                    alerting: f.alerting,
                 })
                 .collect();
-            let baseline_desc = self.monitor.baseline.describe();
-            let baseline_range = self.monitor.baseline.range_for(window.0, window.1);
-            let dataset = serde_json::json!({
-                "monitor": self.monitor.name,
-                "baseline": baseline_desc,
-                "baseline_range": baseline_range,
-                "features": decided.len(),
-                "decided": decided_n,
-                "drifted": drifted,
-                "share_drifted": share,
-                "drift_share": self.monitor.options.drift_share,
-                "dataset_drift": dataset_drift,
-                "decision": if decided_n == 0 { "insufficient_data" } else if dataset_drift { "drift" } else { "no_drift" },
-                "alerting_features": features.iter().filter(|f| f.0.alerting).count(),
-                "top_drifted": top_drifted,
-            });
+            let dataset = DatasetResult {
+                monitor: self.monitor.name.clone(),
+                baseline: self.monitor.baseline.describe(),
+                baseline_range: self.monitor.baseline.range_for(window.0, window.1),
+                features: decided.len(),
+                decided: decided_n,
+                drifted,
+                share_drifted: share,
+                drift_share: self.monitor.options.drift_share,
+                dataset_drift,
+                decision: if decided_n == 0 {
+                    Decision::InsufficientData
+                } else if dataset_drift {
+                    Decision::Drift
+                } else {
+                    Decision::NoDrift
+                },
+                alerting_features: features.iter().filter(|f| f.0.alerting).count(),
+                top_drifted,
+            };
             // Metrics: only for the newest window seen (catch-up runs come oldest first).
             if self.exported.advance(&model, window.1) {
                 let series = ranked
@@ -453,8 +504,9 @@ impl Job for DriftJob {
                 subject: "_dataset".into(),
                 window_start: window.0,
                 window_end: window.1,
-                data: dataset,
+                data: serde_json::to_value(&dataset)?,
             });
+            findings.push((model.clone(), dataset));
         }
         Ok(Output {
             detail: serde_json::json!({
@@ -464,6 +516,7 @@ impl Job for DriftJob {
                 "models": details,
             }),
             results,
+            findings,
         })
     }
 }

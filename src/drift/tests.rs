@@ -39,7 +39,8 @@ fn input_from(name: &str, kind: Kind, r: &Value, c: &Value) -> ColumnInput {
 fn evidently_default_matches_the_oracles() {
     let dir = crate::stats::tests::oracle_dir();
     let index: Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.join("index.json")).expect("oracle index in tests/fixtures/oracles"),
+        &std::fs::read_to_string(dir.join("index.json"))
+            .expect("oracle index in tests/fixtures/oracles"),
     )
     .expect("json");
     let mut checked = 0;
@@ -88,7 +89,12 @@ fn evidently_default_matches_the_oracles() {
 }
 
 fn to_inputs(reference: &synth::SynthTable, current: &synth::SynthTable) -> Vec<ColumnInput> {
-    synth::drift_inputs(reference.clone(), current.clone())
+    columns::inputs(
+        reference.clone().into(),
+        current.clone().into(),
+        &columns::Selection::default(),
+    )
+    .expect("generated tables share their columns")
 }
 
 /// Detection quality: all nine drifted columns are found and nothing else, at 10k and 100k rows

@@ -3,6 +3,7 @@
 //! stored as a result (subject `health`) and exported as metrics.
 
 use super::health::{self, HealthConfig, Inputs};
+use super::metrics::HealthGauges;
 use crate::events::EventType;
 use crate::jobs::schedule::CronSchedule;
 use crate::jobs::{Job, Output};
@@ -19,6 +20,7 @@ pub struct HealthJob {
     pub schedule: CronSchedule,
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
+    gauges: HealthGauges,
     /// Newest window exported per model (catch-up runs come oldest first).
     exported: crate::jobs::Newest,
 }
@@ -29,14 +31,15 @@ impl HealthJob {
         schedule: CronSchedule,
         store: Arc<dyn Store>,
         metrics: Arc<Metrics>,
-    ) -> Self {
-        Self {
+    ) -> Result<Self, prometheus::Error> {
+        Ok(Self {
             config,
             schedule,
             store,
+            gauges: HealthGauges::new(metrics.registry())?,
             metrics,
             exported: crate::jobs::Newest::default(),
-        }
+        })
     }
 }
 
@@ -84,6 +87,8 @@ async fn load_inputs(
 
 #[async_trait]
 impl Job for HealthJob {
+    /// The health of every model in the window.
+    type Findings = Vec<health::Health>;
     fn name(&self) -> String {
         JOB_NAME.to_owned()
     }
@@ -99,14 +104,19 @@ impl Job for HealthJob {
         (end - 86_400, end)
     }
 
-    async fn run(&self, _fired_at: i64, window: (i64, i64)) -> anyhow::Result<Output> {
+    async fn run(
+        &self,
+        _fired_at: i64,
+        window: (i64, i64),
+    ) -> anyhow::Result<Output<Self::Findings>> {
         let models = crate::store::models_before(self.store.as_ref(), window.1).await?;
         let mut results = Vec::new();
+        let mut findings = Vec::new();
         let mut summary = serde_json::Map::new();
         for model in models {
             let h = health_at(self.store.as_ref(), &self.config, &model, window.1).await?;
             if self.exported.advance(&model, window.1) {
-                self.metrics.publish_health(&h);
+                self.gauges.publish(&self.metrics.model_label(&model), &h);
             }
             summary.insert(
                 model.clone(),
@@ -125,6 +135,7 @@ impl Job for HealthJob {
                 window_end: window.1,
                 data: serde_json::to_value(&h)?,
             });
+            findings.push(h);
         }
         Ok(Output {
             detail: serde_json::json!({
@@ -133,6 +144,7 @@ impl Job for HealthJob {
                 "models": summary,
             }),
             results,
+            findings,
         })
     }
 }

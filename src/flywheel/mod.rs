@@ -5,6 +5,7 @@
 
 pub mod health;
 pub mod job;
+pub mod metrics;
 pub mod plateau;
 pub mod retention;
 pub mod velocity;

@@ -35,6 +35,19 @@ pub enum ArcState {
     Regressing,
 }
 
+impl ArcState {
+    /// The name as serialised and shown (`PLATEAU`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArcState::Insufficient => "INSUFFICIENT",
+            ArcState::Ok => "OK",
+            ArcState::Slowing => "SLOWING",
+            ArcState::Plateau => "PLATEAU",
+            ArcState::Regressing => "REGRESSING",
+        }
+    }
+}
+
 /// What an evaluation remembers for the next one.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct Memory {

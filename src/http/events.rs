@@ -147,7 +147,7 @@ const VALIDATE_RUN: usize = 512;
 fn validate_body(state: &AppState, body: &[u8], framing: Framing) -> Result<Validated, BatchError> {
     let items = split_batch(body, framing, state.config.ingest.max_events_per_batch)?;
     let total = items.len();
-    let now = (state.clock)();
+    let now = state.clock.now_us();
     let mut batch = state.ingest.batch();
     // Validated a run at a time and handed to the batch (encoded, folded), so that only one run
     // of decoded events is alive however large the body.

@@ -9,7 +9,7 @@
 
 use super::read::{parse_time, rfc3339_us};
 use super::{ApiError, AppState};
-use crate::cli::dataset::{read_bytes, TextFormat};
+use crate::dataset::{read_bytes, TextFormat};
 use crate::drift::baseline;
 use crate::jobs::RunError;
 use crate::store::{JobRun, ResultQuery, ResultRow};
@@ -32,7 +32,7 @@ pub fn run_json(r: &JobRun) -> Value {
         "window_start": secs_rfc3339(r.window_start),
         "window_end": secs_rfc3339(r.window_end),
         "fired_at": secs_rfc3339(r.fired_at),
-        "started_at": rfc3339_us(r.started_at_us),
+        "started_at": r.started_at.to_rfc3339(),
         "duration_seconds": r.duration_us as f64 / 1e6,
         "outcome": r.outcome,
         "detail": r.detail,
@@ -50,7 +50,7 @@ fn result_json(r: &ResultRow) -> Value {
 }
 
 pub async fn list_jobs(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let now = DateTime::<Utc>::from_timestamp_micros((state.clock)()).unwrap_or_default();
+    let now = DateTime::<Utc>::from_timestamp_micros(state.clock.now_us()).unwrap_or_default();
     let mut out = Vec::new();
     for j in &state.jobs.list {
         let name = j.name();
@@ -90,15 +90,6 @@ pub struct RunQuery {
     window: Option<String>,
 }
 
-/// The fire time whose window starts at `start` (aligned down to the job's window).
-pub fn fire_for_window_start(job: &dyn crate::jobs::Job, start: i64) -> i64 {
-    // Probe: the window of a fire at `start + w` begins at `start` when aligned.
-    let (s0, e0) = job.window_for(start);
-    let w = (e0 - s0).max(1);
-    let aligned = start - start.rem_euclid(w);
-    aligned + w
-}
-
 pub async fn run_job(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -109,9 +100,10 @@ pub async fn run_job(
         .find(&name)
         .ok_or_else(|| ApiError::not_found(format!("no job {name:?}; GET /v1/jobs lists them")))?;
     let fired_at = match &q.window {
-        Some(w) => fire_for_window_start(job.as_ref(), parse_time("window", w)?),
+        Some(w) => crate::jobs::fire_for_window_start(job.as_ref(), parse_time("window", w)?),
         None => {
-            let now = DateTime::<Utc>::from_timestamp_micros((state.clock)()).unwrap_or_default();
+            let now =
+                DateTime::<Utc>::from_timestamp_micros(state.clock.now_us()).unwrap_or_default();
             job.schedule()
                 .due(None, now, 1)
                 .first()
@@ -331,7 +323,7 @@ pub async fn upload_baseline(
         state.config.ingest.max_categories_per_feature,
     );
     let store = state.store.clone();
-    let now = (state.clock)();
+    let now = state.clock.now_us();
     let label = format!("baseline {}", q.name);
     let table = tokio::task::spawn_blocking(move || read_bytes(&body, format, &label))
         .await
@@ -485,7 +477,7 @@ pub async fn list_alerts(
         .filter(|a| keep(a))
         .map(alert_json)
         .collect();
-    let since = (state.clock)() - days * 86_400 * 1_000_000;
+    let since = state.clock.now_us() - days * 86_400 * 1_000_000;
     let history: Vec<Value> = state
         .store
         .recent_alerts(since, 500)

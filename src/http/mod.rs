@@ -6,6 +6,7 @@ pub mod jobs;
 mod pages;
 mod read;
 
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::events::pseudonym::Pseudonymizer;
 use crate::events::EventLimits;
@@ -21,17 +22,10 @@ use axum::{Json, Router};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// A clock the handlers read "now" from (microseconds since the epoch); injectable for tests.
-pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-pub fn system_clock() -> Clock {
-    Arc::new(|| chrono::Utc::now().timestamp_micros())
-}
-
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
-    pub jobs: Arc<crate::app::Jobs>,
+    pub jobs: Arc<crate::jobs::Registry>,
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub ingest: IngestHandle,

@@ -182,9 +182,9 @@ pub async fn status(State(state): State<AppState>) -> Result<Html<String>, ApiEr
         let last = state.store.runs(Some(&j.name()), 1).await?;
         let (when, win, outcome, dur) = match last.first() {
             Some(r) => (
-                super::read::rfc3339_us(r.started_at_us),
-                super::read::rfc3339_us(r.window_end * 1_000_000),
-                r.outcome.clone(),
+                r.started_at.to_rfc3339(),
+                crate::clock::rfc3339_secs(r.window_end),
+                r.outcome.as_str().to_owned(),
                 format!("{:.0} ms", r.duration_us as f64 / 1e3),
             ),
             None => ("never".into(), String::new(), String::new(), String::new()),

@@ -211,7 +211,7 @@ pub async fn features(
     Path(model): Path<String>,
     Query(q): Query<FeaturesQuery>,
 ) -> Result<Json<FeaturesResponse>, ApiError> {
-    let now = (state.clock)() / 1_000_000;
+    let now = state.clock.now_us() / 1_000_000;
     let to = match &q.to {
         Some(s) => parse_time("to", s)?,
         None => now + 1,

@@ -12,8 +12,9 @@
 
 pub mod schedule;
 
-use crate::http::Clock;
+use crate::clock::Clock;
 use crate::metrics::Metrics;
+pub use crate::store::Outcome;
 use crate::store::{JobRun, ResultRow, Store};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -42,14 +43,22 @@ impl Newest {
 
 /// What a job produced for one window.
 #[derive(Debug, Default)]
-pub struct Output {
+pub struct Output<F = ()> {
     /// Recorded with the run: inputs and figures.
     pub detail: serde_json::Value,
+    /// Stored with the run (they replace an earlier run's results for the same window).
     pub results: Vec<ResultRow>,
+    /// The typed findings handed to the job's after-run hooks (alerts) once the run is
+    /// recorded.
+    pub findings: F,
 }
 
+/// A scheduled computation over windows of time.
 #[async_trait]
 pub trait Job: Send + Sync + 'static {
+    /// What a run found that others act on (the drift decisions of each model, the health of
+    /// each model); `()` when nothing follows a run.
+    type Findings: Send + Sync + 'static;
     /// Unique name, e.g. `drift:default`; the `task` label of the task metrics.
     fn name(&self) -> String;
     fn schedule(&self) -> &CronSchedule;
@@ -57,7 +66,119 @@ pub trait Job: Send + Sync + 'static {
     /// The window `[start, end)` (seconds) a fire at `fired_at` covers.
     fn window_for(&self, fired_at: i64) -> (i64, i64);
     /// Compute the window. Heavy work belongs on blocking threads (`spawn_blocking`).
-    async fn run(&self, fired_at: i64, window: (i64, i64)) -> anyhow::Result<Output>;
+    async fn run(
+        &self,
+        fired_at: i64,
+        window: (i64, i64),
+    ) -> anyhow::Result<Output<Self::Findings>>;
+}
+
+/// Acts on a job's typed findings after each recorded run of the newest windows (the alert
+/// engine implements it for the drift and health findings). Not called when the runner only
+/// restores the last run at start-up.
+#[async_trait]
+pub trait AfterRun<F>: Send + Sync + 'static {
+    async fn after_run(&self, job: &str, window: (i64, i64), findings: &F);
+}
+
+/// A job as the runner schedules it: its findings typed away, its hooks attached. Build one
+/// with [`Scheduled::new`] and [`Scheduled::after_run`].
+#[async_trait]
+pub trait ScheduledJob: Send + Sync + 'static {
+    fn name(&self) -> String;
+    fn schedule(&self) -> &CronSchedule;
+    fn max_catch_up(&self) -> usize;
+    fn window_for(&self, fired_at: i64) -> (i64, i64);
+    /// Run the window; the returned [`Completed`] carries the hooks to call once it is recorded.
+    async fn run(&self, fired_at: i64, window: (i64, i64)) -> anyhow::Result<Completed>;
+}
+
+type HookFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// A finished run: what is recorded, and the after-run hooks waiting for the record.
+pub struct Completed {
+    pub detail: serde_json::Value,
+    pub results: Vec<ResultRow>,
+    after: Option<HookFuture>,
+}
+
+/// A [`Job`] with its after-run hooks.
+pub struct Scheduled<J: Job> {
+    job: J,
+    hooks: Vec<Arc<dyn AfterRun<J::Findings>>>,
+}
+
+impl<J: Job> Scheduled<J> {
+    pub fn new(job: J) -> Self {
+        Self {
+            job,
+            hooks: Vec::new(),
+        }
+    }
+    /// Call `hook` with the findings of every recorded run.
+    pub fn after_run(mut self, hook: Arc<dyn AfterRun<J::Findings>>) -> Self {
+        self.hooks.push(hook);
+        self
+    }
+    pub fn job(&self) -> &J {
+        &self.job
+    }
+}
+
+#[async_trait]
+impl<J: Job> ScheduledJob for Scheduled<J> {
+    fn name(&self) -> String {
+        self.job.name()
+    }
+    fn schedule(&self) -> &CronSchedule {
+        self.job.schedule()
+    }
+    fn max_catch_up(&self) -> usize {
+        self.job.max_catch_up()
+    }
+    fn window_for(&self, fired_at: i64) -> (i64, i64) {
+        self.job.window_for(fired_at)
+    }
+    async fn run(&self, fired_at: i64, window: (i64, i64)) -> anyhow::Result<Completed> {
+        let out = self.job.run(fired_at, window).await?;
+        let after = (!self.hooks.is_empty()).then(|| {
+            let hooks = self.hooks.clone();
+            let (name, findings) = (self.job.name(), out.findings);
+            Box::pin(async move {
+                for h in hooks {
+                    h.after_run(&name, window, &findings).await;
+                }
+            }) as HookFuture
+        });
+        Ok(Completed {
+            detail: out.detail,
+            results: out.results,
+            after,
+        })
+    }
+}
+
+/// The scheduled jobs of a configuration and the runner that runs them (built by
+/// `app::build_jobs`; the HTTP API and the CLI find jobs here by name).
+#[derive(Clone)]
+pub struct Registry {
+    pub list: Vec<Arc<dyn ScheduledJob>>,
+    pub runner: Runner,
+}
+
+impl Registry {
+    pub fn find(&self, name: &str) -> Option<Arc<dyn ScheduledJob>> {
+        self.list.iter().find(|j| j.name() == name).cloned()
+    }
+}
+
+/// The fire time whose window starts at `start` (aligned down to the job's window).
+pub fn fire_for_window_start(job: &dyn ScheduledJob, start: i64) -> i64 {
+    // Probe: the window of a fire at `start + w` begins at `start` when aligned.
+    let (s0, e0) = job.window_for(start);
+    let w = (e0 - s0).max(1);
+    let aligned = start - start.rem_euclid(w);
+    aligned + w
 }
 
 /// Runs jobs against a store, recording runs and task metrics.
@@ -71,8 +192,6 @@ pub struct Runner {
     pub holder: String,
     /// Called before a run so that it sees every acknowledged event (the ingest flush).
     pub before_run: Option<BeforeRun>,
-    /// Raises and resolves the service's alerts from each run's results.
-    pub alerts: Option<Arc<crate::alerts::Engine>>,
 }
 
 pub type BeforeRun = Arc<
@@ -91,19 +210,19 @@ pub enum RunError {
 
 impl Runner {
     fn now_us(&self) -> i64 {
-        (self.clock)()
+        self.clock.now_us()
     }
 
     /// Run one fire of `job` and record it. Returns the recorded run (also when the job
     /// failed: the failure is recorded, counted and logged).
-    pub async fn execute(&self, job: &dyn Job, fired_at: i64) -> Result<JobRun, RunError> {
+    pub async fn execute(&self, job: &dyn ScheduledJob, fired_at: i64) -> Result<JobRun, RunError> {
         self.execute_with(job, fired_at, true).await
     }
 
     /// `observe`: whether the run's results move alerts (false when restoring state at start).
     async fn execute_with(
         &self,
-        job: &dyn Job,
+        job: &dyn ScheduledJob,
         fired_at: i64,
         observe: bool,
     ) -> Result<JobRun, RunError> {
@@ -125,13 +244,13 @@ impl Runner {
 
     async fn execute_leased(
         &self,
-        job: &dyn Job,
+        job: &dyn ScheduledJob,
         name: &str,
         fired_at: i64,
         observe: bool,
     ) -> Result<JobRun, RunError> {
         let window = job.window_for(fired_at);
-        let started_at_us = self.now_us();
+        let started_at = self.clock.now();
         let wall = std::time::Instant::now();
         let output = match &self.before_run {
             Some(f) => match f().await {
@@ -141,14 +260,15 @@ impl Runner {
             None => job.run(fired_at, window).await,
         };
         let secs = wall.elapsed().as_secs_f64();
-        let (outcome, detail, results) = match output {
-            Ok(o) => ("success", o.detail, o.results),
+        let (outcome, detail, results, after) = match output {
+            Ok(c) => (Outcome::Success, c.detail, c.results, c.after),
             Err(e) => {
                 tracing::error!(job = %name, window_end = window.1, error = format!("{e:#}"), "job run failed");
                 (
-                    "failure",
+                    Outcome::Failure,
                     serde_json::json!({ "error": format!("{e:#}") }),
                     Vec::new(),
+                    None,
                 )
             }
         };
@@ -157,30 +277,25 @@ impl Runner {
             window_start: window.0,
             window_end: window.1,
             fired_at,
-            started_at_us,
+            started_at,
             duration_us: (secs * 1e6) as i64,
-            outcome: outcome.to_owned(),
+            outcome,
             detail,
         };
         self.store.save_run(&run, &results).await?;
-        if let (true, "success", Some(engine)) = (observe, outcome, &self.alerts) {
-            if let Err(e) = engine
-                .observe(name, window.1, &results, self.now_us())
-                .await
-            {
-                tracing::error!(job = %name, error = %e, "cannot update alerts from the run");
-            }
+        if let (true, Some(after)) = (observe, after) {
+            after.await;
         }
         self.metrics
-            .observe_task(name, outcome, secs, self.now_us());
-        if outcome == "success" {
+            .observe_task(name, outcome.as_str(), secs, self.now_us());
+        if outcome == Outcome::Success {
             tracing::info!(job = %name, window_start = window.0, window_end = window.1, duration_ms = secs * 1e3, results = results.len(), "job run done");
         }
         Ok(run)
     }
 
     /// Run every fire of `job` due by now (caught up after downtime, bounded), oldest first.
-    pub async fn run_due(&self, job: &dyn Job) -> Result<Vec<JobRun>, RunError> {
+    pub async fn run_due(&self, job: &dyn ScheduledJob) -> Result<Vec<JobRun>, RunError> {
         let name = job.name();
         let now = DateTime::<Utc>::from_timestamp_micros(self.now_us()).unwrap_or_default();
         let last = self
@@ -203,7 +318,7 @@ impl Runner {
     /// delays another and runs of one job never overlap.
     pub fn spawn(
         self,
-        jobs: Vec<Arc<dyn Job>>,
+        jobs: Vec<Arc<dyn ScheduledJob>>,
         interval: Duration,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Vec<tokio::task::JoinHandle<()>> {

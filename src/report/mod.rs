@@ -701,6 +701,7 @@ pub struct ReportJob {
 
 #[async_trait::async_trait]
 impl crate::jobs::Job for ReportJob {
+    type Findings = ();
     fn name(&self) -> String {
         "weekly_report".into()
     }
@@ -722,6 +723,7 @@ impl crate::jobs::Job for ReportJob {
         Ok(crate::jobs::Output {
             detail: json!({"week": week.label, "files": files.iter().map(|p| p.display().to_string()).collect::<Vec<_>>()}),
             results: Vec::new(),
+            findings: (),
         })
     }
 }

@@ -11,7 +11,10 @@ use std::path::PathBuf;
 
 /// The scipy vectors, kept in the repository (`tests/fixtures/oracles/`).
 pub(crate) fn oracle_dir() -> PathBuf {
-    let d = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/oracles"));
+    let d = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/oracles"
+    ));
     assert!(
         d.join("index.json").exists(),
         "the scipy oracles are missing at {} (tests/fixtures/oracles in the repository)",
@@ -355,9 +358,10 @@ fn golden_welch_proportions_wilson() {
     );
     // The same test from the moments a stored summary keeps (the health job's uplift).
     let moments = |x: &[f64]| {
-        let mut m = crate::summary::Moments::default();
-        x.iter().for_each(|&v| m.update(v));
-        (m.n as f64, m.mean, m.variance_sample().expect("var"))
+        let n = x.len() as f64;
+        let mean = x.iter().sum::<f64>() / n;
+        let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        (n, mean, var)
     };
     let wm = super::inference::welch_from_moments(moments(&control), moments(&treatment), 0.95)
         .expect("welch");

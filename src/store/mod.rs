@@ -13,6 +13,7 @@
 
 pub mod sqlite;
 
+use crate::clock::Timestamp;
 use crate::events::{Event, EventType};
 use crate::summary::delta::{Delta, SeriesClass};
 use crate::summary::FeatureSummary;
@@ -75,6 +76,27 @@ pub struct NamedSummary {
     pub summary: FeatureSummary,
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 2] = [Outcome::Success, Outcome::Failure];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
 /// One run of a scheduled job for one window (seconds since the epoch).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct JobRun {
@@ -83,10 +105,9 @@ pub struct JobRun {
     pub window_end: i64,
     /// The scheduled fire time this run is for.
     pub fired_at: i64,
-    pub started_at_us: i64,
+    pub started_at: Timestamp,
     pub duration_us: i64,
-    /// `success` or `failure`.
-    pub outcome: String,
+    pub outcome: Outcome,
     /// The run's inputs and figures (baseline, config hash, sample sizes) or its error.
     pub detail: serde_json::Value,
 }

@@ -513,9 +513,9 @@ impl Store for SqliteStore {
         .bind(run.window_start)
         .bind(run.window_end)
         .bind(run.fired_at)
-        .bind(run.started_at_us)
+        .bind(run.started_at.micros())
         .bind(run.duration_us)
-        .bind(&run.outcome)
+        .bind(run.outcome.as_str())
         .bind(run.detail.to_string())
         .execute(&mut *tx)
         .await?;
@@ -553,9 +553,15 @@ impl Store for SqliteStore {
                     window_start: r.get(1),
                     window_end: r.get(2),
                     fired_at: r.get(3),
-                    started_at_us: r.get(4),
+                    started_at: Timestamp::from_micros(r.get(4)),
                     duration_us: r.get(5),
-                    outcome: r.get(6),
+                    outcome: {
+                        let o: String = r.get(6);
+                        Outcome::parse(&o).ok_or_else(|| StoreError::Corrupt {
+                            what: "job_runs.outcome",
+                            detail: format!("unknown outcome {o:?}"),
+                        })?
+                    },
                     detail: parse_json("job_runs.detail", &r.get::<String, _>(7))?,
                 })
             })

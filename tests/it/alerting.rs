@@ -5,8 +5,8 @@
 use crate::helpers::{spawn_app_with, wait_until, Options, TestApp};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
+use flywheel::clock::ManualClock;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -82,8 +82,7 @@ async fn run_health(app: &TestApp, day_end: i64) {
 #[tokio::test]
 async fn a_plateau_goes_pending_firing_resolved_and_reaches_the_signed_webhook() {
     let (hook, got) = sink().await;
-    let now = Arc::new(AtomicI64::new((T0 + 60 * DAY) * 1_000_000));
-    let c = now.clone();
+    let now = ManualClock::at_secs(T0 + 60 * DAY);
     let app = spawn_app_with(Options {
         tweak: Box::new(move |raw| {
             raw.drift.default_monitor = false;
@@ -94,7 +93,7 @@ async fn a_plateau_goes_pending_firing_resolved_and_reaches_the_signed_webhook()
             // follow the newest window).
             raw.health.max_catch_up = 0;
         }),
-        clock: Arc::new(move || c.load(Ordering::SeqCst)),
+        clock: now.clock(),
         ..Default::default()
     })
     .await;

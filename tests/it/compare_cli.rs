@@ -169,23 +169,23 @@ fn methods_columns_overrides_and_compat() {
 #[test]
 fn ndjson_and_parquet_inputs_agree_with_csv() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let table: flywheel::cli::dataset::Table = flywheel::synth::generate(3000, 5, false).into();
-    let cur: flywheel::cli::dataset::Table = flywheel::synth::generate(3000, 6, true).into();
+    let table: flywheel::dataset::Table = flywheel::synth::generate(3000, 5, false).into();
+    let cur: flywheel::dataset::Table = flywheel::synth::generate(3000, 6, true).into();
     let (rp, cp) = (dir.path().join("r.parquet"), dir.path().join("c.parquet"));
-    flywheel::cli::dataset::write_parquet(&table, &rp).expect("write");
-    flywheel::cli::dataset::write_parquet(&cur, &cp).expect("write");
+    flywheel::dataset::write_parquet(&table, &rp).expect("write");
+    flywheel::dataset::write_parquet(&cur, &cp).expect("write");
     // The same data as NDJSON.
-    let to_ndjson = |t: &flywheel::cli::dataset::Table, p: &Path| {
+    let to_ndjson = |t: &flywheel::dataset::Table, p: &Path| {
         let mut s = String::new();
         for i in 0..t.rows() {
             let mut o = serde_json::Map::new();
             for (n, c) in t.names.iter().zip(&t.columns) {
                 let v = match c {
-                    flywheel::cli::dataset::RawColumn::Numbers(v) if v[i].is_finite() => {
+                    flywheel::dataset::RawColumn::Numbers(v) if v[i].is_finite() => {
                         serde_json::json!(v[i])
                     }
-                    flywheel::cli::dataset::RawColumn::Numbers(_) => serde_json::Value::Null,
-                    flywheel::cli::dataset::RawColumn::Labels(l) => serde_json::json!(l.get(i)),
+                    flywheel::dataset::RawColumn::Numbers(_) => serde_json::Value::Null,
+                    flywheel::dataset::RawColumn::Labels(l) => serde_json::json!(l.get(i)),
                 };
                 o.insert(n.clone(), v);
             }

@@ -3,13 +3,12 @@
 //! the API and as metrics.
 
 use crate::helpers::{spawn_app_with, Options, TestApp};
+use flywheel::clock::ManualClock;
 use flywheel::drift::monitor::RawMonitor;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// 2026-11-02T00:00:00Z, a Monday.
@@ -30,28 +29,19 @@ fn rfc(secs: i64) -> String {
         .to_rfc3339()
 }
 
-struct SimClock(Arc<AtomicI64>);
-
-impl SimClock {
-    fn set(&self, secs: i64) {
-        self.0.store(secs * 1_000_000, Ordering::SeqCst);
-    }
-}
-
-async fn start(monitor: RawMonitor) -> (TestApp, SimClock) {
-    let now = Arc::new(AtomicI64::new(T0 * 1_000_000));
-    let c = now.clone();
+async fn start(monitor: RawMonitor) -> (TestApp, ManualClock) {
+    let now = ManualClock::at_secs(T0);
     let app = spawn_app_with(Options {
         tweak: Box::new(move |raw| {
             raw.monitors = vec![monitor];
             raw.jobs.poll_interval_ms = 10;
             raw.storage.checkpoint_interval_secs = 1;
         }),
-        clock: Arc::new(move || c.load(Ordering::SeqCst)),
+        clock: now.clock(),
         ..Default::default()
     })
     .await;
-    (app, SimClock(now))
+    (app, now)
 }
 
 /// `n` interactions in the hour starting at `hour_start`; features f0..f{k-1} standard normal,
@@ -191,7 +181,7 @@ async fn scheduled_runs_flag_exactly_the_drifted_features_from_the_right_window(
     let sparse_hour = 27;
     for h in 0..36i64 {
         let start = T0 + h * HOUR;
-        clock.set(start + HOUR - 1);
+        clock.set_secs(start + HOUR - 1);
         let n = if h == sparse_hour { 50 } else { 400 };
         post_all(
             &app,
@@ -199,7 +189,7 @@ async fn scheduled_runs_flag_exactly_the_drifted_features_from_the_right_window(
         )
         .await;
         // Five past the next hour: the run for this hour is due.
-        clock.set(start + HOUR + 300);
+        clock.set_secs(start + HOUR + 300);
         // (+2: the scheduler's first poll, at T0, ran the window that ended then.)
         wait_runs(&app, "drift:hourly", h as usize + 2).await;
     }
@@ -326,13 +316,13 @@ async fn missed_runs_are_caught_up_after_downtime_boundedly() {
     };
     let (app, clock) = start(monitor).await;
     let mut rng = StdRng::seed_from_u64(3);
-    clock.set(T0 + HOUR - 1);
+    clock.set_secs(T0 + HOUR - 1);
     post_all(&app, &hour_of_events(&mut rng, "m", T0, 100, 2, false)).await;
-    clock.set(T0 + HOUR + 300);
+    clock.set_secs(T0 + HOUR + 300);
     // The first poll (at T0) ran the window ending at T0; then the one ending at 01:00.
     wait_runs(&app, "drift:catchup", 2).await;
     // Twelve hours pass at once (as if the service had been down): the five latest fires run.
-    clock.set(T0 + 13 * HOUR + 300);
+    clock.set_secs(T0 + 13 * HOUR + 300);
     let v = wait_runs(&app, "drift:catchup", 7).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let (_, v2) = app
@@ -410,7 +400,7 @@ async fn a_stationary_stream_stays_within_the_false_alert_budget() {
             false,
         ));
     }
-    clock.set(start + windows * HOUR);
+    clock.set_secs(start + windows * HOUR);
     post_all(&app, &all).await;
     let mut drift_decisions = 0usize;
     let mut alerting = 0usize;

@@ -2,9 +2,8 @@
 //! for each simulated day, states and figures read back over the API and from /metrics.
 
 use crate::helpers::{spawn_app_with, Options, TestApp};
+use flywheel::clock::ManualClock;
 use serde_json::{json, Value};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::Arc;
 
 /// 2026-11-02T00:00:00Z, a Monday.
 const T0: i64 = 1_793_577_600;
@@ -27,14 +26,14 @@ async fn start(
     now: i64,
     tweak: impl FnOnce(&mut flywheel::config::RawConfig) + Send + 'static,
 ) -> TestApp {
-    let clock = Arc::new(AtomicI64::new(now * 1_000_000));
+    let clock = ManualClock::at_secs(now);
     spawn_app_with(Options {
         tweak: Box::new(move |raw| {
             raw.drift.default_monitor = false;
             raw.jobs.poll_interval_ms = 50;
             tweak(raw);
         }),
-        clock: Arc::new(move || clock.load(Ordering::SeqCst)),
+        clock: clock.clock(),
         ..Default::default()
     })
     .await

@@ -1,6 +1,6 @@
 use flywheel::app::App;
+use flywheel::clock::Clock;
 use flywheel::config::{Overrides, RawConfig};
-use flywheel::http::{system_clock, Clock};
 use flywheel::store::Store;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -27,7 +27,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             tweak: Box::new(|_| {}),
-            clock: system_clock(),
+            clock: Clock::system(),
             store: None,
             dir: None,
         }
