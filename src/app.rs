@@ -135,7 +135,7 @@ impl App {
             .canonicalize()
             .unwrap_or_else(|_| config.data_dir.clone());
         let (pseudonymizer, source) =
-            Pseudonymizer::load_or_create(config.hmac_key.as_deref(), &data_dir)
+            Pseudonymizer::load_or_create(config.hmac_key.as_ref().map(|k| k.expose()), &data_dir)
                 .context("cannot load or create the pseudonymisation key")?;
         match source {
             KeySource::FileGenerated => tracing::warn!(

@@ -56,6 +56,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod metrics;
 pub mod report;
+pub mod secret;
 pub mod shutdown;
 pub mod stats;
 pub mod store;

@@ -14,10 +14,10 @@
 //!   outcome}` and failures logged. The queue is bounded; when full, a notification is dropped
 //!   and counted (`outcome="dropped"`), and the next Alertmanager refresh re-sends the state.
 
-use super::{AlertsConfig, Transition};
-use crate::clock::Clock;
+use super::{AlertsConfig, Transition, TransitionKind};
+use crate::clock::{Clock, Timestamp};
 use crate::metrics::Metrics;
-use crate::store::{AlertRow, Store};
+use crate::store::{AlertRow, AlertState, Store};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -44,20 +44,14 @@ impl Sender {
     }
 }
 
-fn rfc(us: i64) -> String {
-    chrono::DateTime::from_timestamp_micros(us)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
-}
-
 /// The Alertmanager v2 representation of an alert.
-pub fn alertmanager_alert(a: &AlertRow, ends_at_us: i64, external_url: &str) -> Value {
+pub fn alertmanager_alert(a: &AlertRow, ends_at: Timestamp, external_url: &str) -> Value {
     let model = a.labels.get("model").cloned().unwrap_or_default();
     json!({
         "labels": a.labels,
         "annotations": a.annotations,
-        "startsAt": rfc(a.starts_at_us.unwrap_or(a.created_at_us)),
-        "endsAt": rfc(ends_at_us),
+        "startsAt": a.starts_at.unwrap_or(a.created_at).to_rfc3339(),
+        "endsAt": ends_at.to_rfc3339(),
         "generatorURL": format!("{external_url}/v1/alerts?model={model}"),
     })
 }
@@ -134,34 +128,39 @@ impl Worker {
         self.post("alertmanager", &url, body, None).await;
     }
 
-    fn horizon(&self) -> i64 {
-        self.clock.now_us() + 4 * self.cfg.alertmanager_refresh_secs as i64 * 1_000_000
+    fn horizon(&self) -> Timestamp {
+        Timestamp::from_micros(
+            self.clock.now_us() + 4 * self.cfg.alertmanager_refresh_secs as i64 * 1_000_000,
+        )
     }
 
     async fn handle(&self, t: Transition) {
         let ends = match t.kind {
-            "resolved" => t.alert.ends_at_us.unwrap_or_else(|| self.clock.now_us()),
+            TransitionKind::Resolved => t.alert.ends_at.unwrap_or_else(|| self.clock.now()),
             _ => self.horizon(),
         };
-        if t.kind != "renotify" {
+        if t.kind != TransitionKind::Renotify {
             self.to_alertmanager(vec![alertmanager_alert(&t.alert, ends, &self.external_url)])
                 .await;
         }
         if !self.cfg.webhook_url.is_empty() {
             let body = json!({
                 "version": "1",
-                "status": if t.kind == "resolved" { "resolved" } else { "firing" },
-                "transition": t.kind,
+                "status": if t.kind == TransitionKind::Resolved { "resolved" } else { "firing" },
+                "transition": t.kind.as_str(),
                 "alert": {
                     "labels": t.alert.labels,
                     "annotations": t.alert.annotations,
-                    "startsAt": t.alert.starts_at_us.map(rfc),
-                    "endsAt": t.alert.ends_at_us.map(rfc),
+                    "startsAt": t.alert.starts_at.map(Timestamp::to_rfc3339),
+                    "endsAt": t.alert.ends_at.map(Timestamp::to_rfc3339),
                     "generatorURL": format!("{}/v1/alerts", self.external_url),
                 },
             });
             let bytes = serde_json::to_vec(&body).unwrap_or_default();
-            let sig = signature(self.cfg.webhook_secret.as_deref().unwrap_or(""), &bytes);
+            let sig = signature(
+                self.cfg.webhook_secret.as_ref().map_or("", |s| s.expose()),
+                &bytes,
+            );
             self.post("webhook", &self.cfg.webhook_url, bytes, Some(sig))
                 .await;
         }
@@ -172,7 +171,8 @@ impl Worker {
             let n = active
                 .iter()
                 .filter(|a| {
-                    a.state == "firing" && a.labels.get("severity").map(String::as_str) == Some(sev)
+                    a.state == AlertState::Firing
+                        && a.labels.get("severity").map(String::as_str) == Some(sev)
                 })
                 .count();
             self.metrics
@@ -190,7 +190,7 @@ impl Worker {
                 let ends = self.horizon();
                 let firing: Vec<Value> = active
                     .iter()
-                    .filter(|a| a.state == "firing")
+                    .filter(|a| a.state == AlertState::Firing)
                     .map(|a| alertmanager_alert(a, ends, &self.external_url))
                     .collect();
                 self.to_alertmanager(firing).await;

@@ -10,12 +10,13 @@
 
 pub mod deliver;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
 use crate::drift::run::DriftFindings;
 use crate::flywheel::health::Health;
 use crate::flywheel::plateau::ArcState;
 use crate::jobs::AfterRun;
-use crate::store::{AlertRow, Store, StoreError};
+use crate::secret::Secret;
+use crate::store::{AlertRow, AlertState, Store, StoreError};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
@@ -38,7 +39,7 @@ pub struct AlertsConfig {
     pub webhook_url: String,
     /// HMAC-SHA-256 key for the webhook's `X-Flywheel-Signature: sha256=<hex>` header
     /// (env FLYWHEEL_WEBHOOK_SECRET). Required with a webhook.
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<Secret>,
     /// Base of the `generatorURL` and of links in alerts (default: http://<listen>).
     pub external_url: String,
     /// Base URL of the runbooks (`<base>/<AlertName>.md`).
@@ -261,12 +262,32 @@ pub fn health_signals(findings: &[Health]) -> Vec<Signal> {
     out
 }
 
+/// What changed, for the delivery side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransitionKind {
+    /// The alert started firing.
+    Firing,
+    /// It resolved.
+    Resolved,
+    /// It is still firing and `renotify_secs` passed since it was last sent.
+    Renotify,
+}
+
+impl TransitionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransitionKind::Firing => "firing",
+            TransitionKind::Resolved => "resolved",
+            TransitionKind::Renotify => "renotify",
+        }
+    }
+}
+
 /// A state change the delivery side hears about.
 #[derive(Debug, Clone)]
 pub struct Transition {
     pub alert: AlertRow,
-    /// `firing`, `resolved` or `renotify`.
-    pub kind: &'static str,
+    pub kind: TransitionKind,
 }
 
 /// Keeps the alert book: applies signals, records transitions, hands them to delivery.
@@ -303,7 +324,7 @@ impl Engine {
         if !self.applied.advance(source, window_end) {
             return;
         }
-        if let Err(e) = self.apply(source, signals, self.clock.now_us()).await {
+        if let Err(e) = self.apply(source, signals, self.clock.now()).await {
             tracing::error!(job = %source, error = %e, "cannot update alerts from the run");
         }
     }
@@ -313,7 +334,7 @@ impl Engine {
         &self,
         source: &str,
         signals: Vec<Signal>,
-        now_us: i64,
+        now: Timestamp,
     ) -> Result<Vec<Transition>, StoreError> {
         let _guard = self.lock.lock().await;
         let active: Vec<AlertRow> = self
@@ -350,44 +371,45 @@ impl Engine {
                 id: 0,
                 fingerprint: fp,
                 source: source.to_owned(),
-                state: "pending".into(),
+                state: AlertState::Pending,
                 labels: labels.clone(),
                 annotations: annotations.clone(),
                 hits: 0,
                 clean: 0,
-                created_at_us: now_us,
-                starts_at_us: None,
-                ends_at_us: None,
-                updated_at_us: now_us,
-                notified_at_us: None,
+                created_at: now,
+                starts_at: None,
+                ends_at: None,
+                updated_at: now,
+                notified_at: None,
             });
             a.hits += 1;
             a.clean = 0;
             a.labels = labels;
             a.annotations = annotations;
-            a.updated_at_us = now_us;
-            if s.firing && a.state != "firing" {
-                a.state = "firing".into();
-                a.starts_at_us = Some(now_us);
-                a.notified_at_us = Some(now_us);
+            a.updated_at = now;
+            if s.firing && a.state != AlertState::Firing {
+                a.state = AlertState::Firing;
+                a.starts_at = Some(now);
+                a.notified_at = Some(now);
                 a.id = self.store.put_alert(&a).await?;
                 transitions.push(Transition {
                     alert: a,
-                    kind: "firing",
+                    kind: TransitionKind::Firing,
                 });
                 continue;
             }
-            let renotify = a.state == "firing"
-                && a.notified_at_us
-                    .is_some_and(|t| now_us - t >= self.config.renotify_secs as i64 * 1_000_000);
+            let renotify = a.state == AlertState::Firing
+                && a.notified_at.is_some_and(|t| {
+                    now.micros() - t.micros() >= self.config.renotify_secs as i64 * 1_000_000
+                });
             if renotify {
-                a.notified_at_us = Some(now_us);
+                a.notified_at = Some(now);
             }
             a.id = self.store.put_alert(&a).await?;
             if renotify {
                 transitions.push(Transition {
                     alert: a,
-                    kind: "renotify",
+                    kind: TransitionKind::Renotify,
                 });
             }
         }
@@ -395,25 +417,25 @@ impl Engine {
         for (_, mut a) in by_fp {
             a.clean += 1;
             a.hits = 0;
-            a.updated_at_us = now_us;
-            if a.state == "pending" {
+            a.updated_at = now;
+            if a.state == AlertState::Pending {
                 // The condition did not persist: the pending alert is dropped.
-                a.state = "inactive".into();
+                a.state = AlertState::Inactive;
                 self.store.put_alert(&a).await?;
             } else if a.clean >= i64::from(self.config.resolve_after) {
-                a.state = "resolved".into();
-                a.ends_at_us = Some(now_us);
+                a.state = AlertState::Resolved;
+                a.ends_at = Some(now);
                 self.store.put_alert(&a).await?;
                 transitions.push(Transition {
                     alert: a,
-                    kind: "resolved",
+                    kind: TransitionKind::Resolved,
                 });
             } else {
                 self.store.put_alert(&a).await?;
             }
         }
         for t in &transitions {
-            tracing::warn!(alert = %t.alert.labels.get("alertname").map_or("", |s| s.as_str()), model = %t.alert.labels.get("model").map_or("", |s| s.as_str()), transition = t.kind, "alert");
+            tracing::warn!(alert = %t.alert.labels.get("alertname").map_or("", |s| s.as_str()), model = %t.alert.labels.get("model").map_or("", |s| s.as_str()), transition = t.kind.as_str(), "alert");
             if let Some(n) = &self.notify {
                 n.send(t.clone());
             }

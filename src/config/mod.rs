@@ -5,193 +5,19 @@
 //! (`FLYWHEEL_LISTEN`, `FLYWHEEL_DATA_DIR`, `FLYWHEEL_HMAC_KEY`, `FLYWHEEL_DATABASE_URL`), then
 //! command-line flags.
 
-use serde::Deserialize;
+mod raw;
+
+use crate::secret::Secret;
+pub use raw::*;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
-
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawConfig {
-    pub server: RawServer,
-    pub storage: RawStorage,
-    pub ingest: RawIngest,
-    pub auth: RawAuth,
-    pub privacy: RawPrivacy,
-    pub drift: RawDrift,
-    pub jobs: RawJobs,
-    pub health: crate::flywheel::health::HealthConfig,
-    pub alerts: crate::alerts::AlertsConfig,
-    pub report: RawReport,
-    /// `[[monitors]]`: drift monitors; none means the default monitor (see [`RawDrift`]).
-    pub monitors: Vec<crate::drift::monitor::RawMonitor>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawDrift {
-    /// With no `[[monitors]]`, watch every model with the default monitor.
-    pub default_monitor: bool,
-    /// Per model, the features with the largest effect that get their own metric series;
-    /// the rest are counted in `flywheel_drift_features`.
-    pub metric_top_features: usize,
-}
-
-impl Default for RawDrift {
-    fn default() -> Self {
-        Self {
-            default_monitor: true,
-            metric_top_features: 20,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawReport {
-    /// Write the weekly report on a schedule.
-    pub enabled: bool,
-    /// When (cron, UTC): it covers the ISO week that ended before the fire.
-    pub schedule: String,
-}
-
-impl Default for RawReport {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            schedule: "0 0 6 * * Mon".into(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawJobs {
-    /// How often the scheduler looks at the clock, in milliseconds.
-    pub poll_interval_ms: u64,
-    /// A job's lease lasts this long and is renewed while it runs; a crashed runner's lease
-    /// expires after it.
-    pub lease_ttl_secs: u64,
-}
-
-impl Default for RawJobs {
-    fn default() -> Self {
-        Self {
-            poll_interval_ms: 1000,
-            lease_ttl_secs: 300,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawServer {
-    /// Address to listen on.
-    pub listen: String,
-    /// Directory for the SQLite database, the pseudonymisation key and reports.
-    pub data_dir: PathBuf,
-    /// How long a graceful shutdown may take before the process exits anyway.
-    pub shutdown_timeout_secs: u64,
-}
-
-impl Default for RawServer {
-    fn default() -> Self {
-        Self {
-            listen: "127.0.0.1:8080".into(),
-            data_dir: PathBuf::from("flywheel-data"),
-            shutdown_timeout_secs: 10,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawStorage {
-    /// `sqlite` (embedded, the default) or `postgres`.
-    pub backend: String,
-    /// PostgreSQL connection URL when `backend = "postgres"`.
-    pub database_url: Option<String>,
-    /// How often the in-memory summaries are folded into the store.
-    pub checkpoint_interval_secs: u64,
-}
-
-impl Default for RawStorage {
-    fn default() -> Self {
-        Self {
-            backend: "sqlite".into(),
-            database_url: None,
-            checkpoint_interval_secs: 5,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawIngest {
-    pub max_body_bytes: usize,
-    pub max_events_per_batch: usize,
-    pub max_features_per_event: usize,
-    pub max_string_len: usize,
-    pub max_categories_per_feature: usize,
-    pub max_future_skew_secs: i64,
-    pub max_past_age_days: i64,
-    pub dedup_horizon_secs: u64,
-    pub queue_depth: usize,
-    pub bucket_secs: i64,
-    pub sketch_k: u16,
-}
-
-impl Default for RawIngest {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 16 * 1024 * 1024,
-            max_events_per_batch: 20_000,
-            max_features_per_event: 256,
-            max_string_len: 256,
-            max_categories_per_feature: 256,
-            max_future_skew_secs: 300,
-            max_past_age_days: 400,
-            dedup_horizon_secs: 3600,
-            queue_depth: 64,
-            bucket_secs: 3600,
-            sketch_k: crate::summary::kll::DEFAULT_K,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawAuth {
-    /// Bearer tokens accepted by `POST /v1/events`. Empty: ingest is open.
-    pub ingest_tokens: Vec<String>,
-    /// Bearer tokens accepted by the read and admin API. Empty: reads are open.
-    pub read_tokens: Vec<String>,
-    /// Also require a read token on `/metrics`, `/healthz` and `/readyz`.
-    pub protect_ops: bool,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RawPrivacy {
-    /// HMAC key for user pseudonyms. Unset: generated into `<data_dir>/hmac.key`.
-    pub hmac_key: Option<String>,
-    /// Days of per-user activity kept for retention metrics.
-    pub activity_ttl_days: u32,
-}
-
-impl Default for RawPrivacy {
-    fn default() -> Self {
-        Self {
-            hmac_key: None,
-            activity_ttl_days: 400,
-        }
-    }
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
-    Postgres(String),
+    /// The database URL (it may hold a password).
+    Postgres(Secret),
 }
 
 /// The validated configuration.
@@ -204,7 +30,7 @@ pub struct Config {
     pub checkpoint_interval: Duration,
     pub ingest: RawIngest,
     pub auth: RawAuth,
-    pub hmac_key: Option<String>,
+    pub hmac_key: Option<Secret>,
     pub activity_ttl_days: u32,
     pub drift: RawDrift,
     pub jobs: RawJobs,
@@ -227,9 +53,9 @@ pub struct ConfigErrors(pub Vec<String>);
 pub struct Overrides {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
-    pub hmac_key: Option<String>,
-    pub database_url: Option<String>,
-    pub webhook_secret: Option<String>,
+    pub hmac_key: Option<Secret>,
+    pub database_url: Option<Secret>,
+    pub webhook_secret: Option<Secret>,
 }
 
 impl Overrides {
@@ -238,9 +64,9 @@ impl Overrides {
         Self {
             listen: var("FLYWHEEL_LISTEN"),
             data_dir: var("FLYWHEEL_DATA_DIR").map(PathBuf::from),
-            hmac_key: var("FLYWHEEL_HMAC_KEY"),
-            database_url: var("FLYWHEEL_DATABASE_URL"),
-            webhook_secret: var("FLYWHEEL_WEBHOOK_SECRET"),
+            hmac_key: var("FLYWHEEL_HMAC_KEY").map(Secret::from),
+            database_url: var("FLYWHEEL_DATABASE_URL").map(Secret::from),
+            webhook_secret: var("FLYWHEEL_WEBHOOK_SECRET").map(Secret::from),
         }
     }
 
@@ -253,15 +79,6 @@ impl Overrides {
             database_url: other.database_url.or(self.database_url),
             webhook_secret: other.webhook_secret.or(self.webhook_secret),
         }
-    }
-}
-
-/// Parse TOML text into a raw config, collecting every unknown key and wrongly typed value.
-pub fn parse_raw(text: &str) -> Result<RawConfig, ConfigErrors> {
-    let (raw, errors) = parse_lenient(text);
-    match raw {
-        Some(r) if errors.is_empty() => Ok(r),
-        _ => Err(ConfigErrors(errors)),
     }
 }
 
@@ -280,104 +97,6 @@ pub fn check_text(text: &str, ov: Overrides) -> Result<Config, ConfigErrors> {
             Err(ConfigErrors(errors))
         }
     }
-}
-
-/// Bad keys are reported and left out (their defaults apply), so that the rest can be checked.
-fn parse_lenient(text: &str) -> (Option<RawConfig>, Vec<String>) {
-    let mut table: toml::Table = match text.parse() {
-        Ok(t) => t,
-        Err(e) => {
-            let e: toml::de::Error = e;
-            return (None, vec![format!("not valid TOML: {e}")]);
-        }
-    };
-    let original = table.clone();
-    let table_ref = &original;
-    let mut errors = Vec::new();
-    for (section, value) in table_ref {
-        if let Some(items) = value.as_array() {
-            check_array(section, items, &mut table, &mut errors);
-            continue;
-        }
-        let Some(inner) = value.as_table() else {
-            errors.push(format!("{section}: expected a [{section}] table"));
-            table.remove(section);
-            continue;
-        };
-        let mut empty = toml::Table::new();
-        empty.insert(section.clone(), toml::Value::Table(toml::Table::new()));
-        if let Err(e) = RawConfig::deserialize(toml::Value::Table(empty)) {
-            errors.push(format!("{section}: {}", e.message().trim()));
-            table.remove(section);
-            continue;
-        }
-        for (key, v) in inner {
-            // Deserialize the section with this key alone: each key's problem is found on its own.
-            let mut one = toml::Table::new();
-            one.insert(key.clone(), v.clone());
-            let mut probe = toml::Table::new();
-            probe.insert(section.clone(), toml::Value::Table(one));
-            if let Err(e) = RawConfig::deserialize(toml::Value::Table(probe)) {
-                errors.push(format!("{section}.{key}: {}", e.message().trim()));
-                if let Some(toml::Value::Table(t)) = table.get_mut(section) {
-                    t.remove(key);
-                }
-            }
-        }
-    }
-    match RawConfig::deserialize(toml::Value::Table(table)) {
-        Ok(r) => (Some(r), errors),
-        Err(e) => {
-            errors.push(e.message().trim().to_owned());
-            (None, errors)
-        }
-    }
-}
-
-/// An array of tables (`[[monitors]]`): each element's keys are checked on their own; bad keys
-/// are reported and left out, so that the rest of the element is still checked under its index.
-fn check_array(
-    section: &str,
-    items: &[toml::Value],
-    table: &mut toml::Table,
-    errors: &mut Vec<String>,
-) {
-    let probe_one = |v: toml::Value| {
-        let mut probe = toml::Table::new();
-        probe.insert(section.to_owned(), toml::Value::Array(vec![v]));
-        RawConfig::deserialize(toml::Value::Table(probe))
-    };
-    if let Err(e) = probe_one(toml::Value::Table(toml::Table::new())) {
-        errors.push(format!("{section}: {}", e.message().trim()));
-        table.remove(section);
-        return;
-    }
-    let mut kept = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let Some(inner) = item.as_table() else {
-            errors.push(format!("{section}[{i}]: expected a [[{section}]] table"));
-            kept.push(toml::Value::Table(toml::Table::new()));
-            continue;
-        };
-        let mut good = inner.clone();
-        for (key, v) in inner {
-            let mut one = toml::Table::new();
-            one.insert(key.clone(), v.clone());
-            if let Err(e) = probe_one(toml::Value::Table(one)) {
-                errors.push(format!("{section}[{i}].{key}: {}", e.message().trim()));
-                good.remove(key);
-            }
-        }
-        kept.push(toml::Value::Table(good));
-    }
-    table.insert(section.to_owned(), toml::Value::Array(kept));
-}
-
-/// Read and check a config file.
-pub fn load_file(path: &Path) -> Result<RawConfig, ConfigErrors> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigErrors(vec![format!("cannot read {}: {e}", path.display())]))?;
-    parse_raw(&text)
 }
 
 impl RawConfig {
@@ -412,7 +131,10 @@ impl RawConfig {
         let backend = match self.storage.backend.as_str() {
             "sqlite" => Some(Backend::Sqlite),
             "postgres" => match &self.storage.database_url {
-                Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Some(u)
+                    if u.expose().starts_with("postgres://")
+                        || u.expose().starts_with("postgresql://") =>
+                {
                     Some(Backend::Postgres(u.clone()))
                 }
                 Some(_) => {

@@ -1,3 +1,6 @@
+use super::batch::parse_one;
+use super::pseudonym::Pseudonymizer;
+use super::raw::RawEvent;
 use super::*;
 
 fn pz() -> Pseudonymizer {

@@ -89,12 +89,7 @@ pub async fn post_events(
     let st = state.clone();
     let parsed = tokio::task::spawn_blocking(move || validate_body(&st, &bytes, framing))
         .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("validation task failed: {e}"),
-            )
-        })?;
+        .map_err(ApiError::internal)?;
     let (events, positions, mut errors, total) = match parsed {
         Ok(v) => v,
         Err(BatchError::TooManyEvents(n, max)) => {

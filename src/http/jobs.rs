@@ -9,9 +9,11 @@
 
 use super::read::{parse_time, rfc3339_us};
 use super::{ApiError, AppState};
+use crate::clock::Timestamp;
 use crate::dataset::{read_bytes, TextFormat};
 use crate::drift::baseline;
 use crate::jobs::RunError;
+use crate::store::AlertState;
 use crate::store::{JobRun, ResultQuery, ResultRow};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -115,11 +117,12 @@ pub async fn run_job(
     };
     match state.jobs.runner.execute(job.as_ref(), fired_at).await {
         Ok(run) => Ok((StatusCode::OK, Json(run_json(&run)))),
-        Err(RunError::Busy(j)) => Err(ApiError {
-            status: StatusCode::CONFLICT,
-            message: format!("job {j} is running; try again when it finishes"),
-            retry_after: Some(5),
-        }),
+        Err(RunError::Busy(j)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("job {j} is running; try again when it finishes"),
+        )
+        .with_code("job_busy")
+        .retry_after(5)),
         Err(RunError::Store(e)) => Err(e.into()),
     }
 }
@@ -327,7 +330,7 @@ pub async fn upload_baseline(
     let label = format!("baseline {}", q.name);
     let table = tokio::task::spawn_blocking(move || read_bytes(&body, format, &label))
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::internal)?
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if table.rows() == 0 {
         return Err(ApiError::bad_request("the dataset has no rows"));
@@ -451,10 +454,10 @@ fn alert_json(a: &crate::store::AlertRow) -> Value {
         "labels": a.labels,
         "annotations": a.annotations,
         "source": a.source,
-        "since": rfc3339_us(a.created_at_us),
-        "starts_at": a.starts_at_us.map(rfc3339_us),
-        "ends_at": a.ends_at_us.map(rfc3339_us),
-        "updated_at": rfc3339_us(a.updated_at_us),
+        "since": a.created_at.to_rfc3339(),
+        "starts_at": a.starts_at.map(Timestamp::to_rfc3339),
+        "ends_at": a.ends_at.map(Timestamp::to_rfc3339),
+        "updated_at": a.updated_at.to_rfc3339(),
     })
 }
 
@@ -483,7 +486,7 @@ pub async fn list_alerts(
         .recent_alerts(since, 500)
         .await?
         .iter()
-        .filter(|a| keep(a) && (a.state == "resolved" || a.state == "firing"))
+        .filter(|a| keep(a) && (a.state == AlertState::Resolved || a.state == AlertState::Firing))
         .map(alert_json)
         .collect();
     Ok(Json(json!({ "active": active, "history": history })))

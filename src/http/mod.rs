@@ -12,6 +12,7 @@ use crate::events::pseudonym::Pseudonymizer;
 use crate::events::EventLimits;
 use crate::ingest::{IngestError, IngestHandle};
 use crate::metrics::Metrics;
+use crate::secret::Secret;
 use crate::store::{Store, StoreError};
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -35,18 +36,40 @@ pub struct AppState {
     pub clock: Clock,
 }
 
-/// An error answered as `{"error": "..."}` with a status.
+/// An error answered as `{"error": "<message>", "code": "<code>"}` with a status: the one place
+/// where errors become HTTP answers.
+///
+/// `code` is stable (clients branch on it; the message is for people). A 5xx answer never carries
+/// internal error text: the cause is logged with the request's route, and the body says only what
+/// the client can do ([`ApiError::internal`], [`From<StoreError>`]).
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
+    pub code: &'static str,
     pub message: String,
     pub retry_after: Option<u64>,
+}
+
+/// The stable code of a status, for errors without a more specific one.
+fn default_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "bad_request",
+        401 => "unauthorized",
+        404 => "not_found",
+        409 => "conflict",
+        413 => "payload_too_large",
+        415 => "unsupported_media_type",
+        503 => "unavailable",
+        s if s >= 500 => "internal",
+        _ => "error",
+    }
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
         Self {
             status,
+            code: default_code(status),
             message: message.into(),
             retry_after: None,
         }
@@ -57,13 +80,29 @@ impl ApiError {
     pub fn not_found(m: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, m)
     }
+    /// A fault of the service: `cause` goes to the log, the client gets a fixed message.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error answering a request");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal error; the cause is in the service's log",
+        )
+    }
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = code;
+        self
+    }
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (
             self.status,
-            Json(serde_json::json!({ "error": self.message })),
+            Json(serde_json::json!({ "error": self.message, "code": self.code })),
         )
             .into_response();
         if let Some(s) = self.retry_after {
@@ -76,34 +115,35 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        tracing::error!(error = %e, "store error");
+        tracing::error!(error = %e, "store error answering a request");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!("store unavailable: {e}"),
+            "the store is unavailable; try again shortly (the cause is in the service's log)",
         )
+        .with_code("store_unavailable")
+        .retry_after(5)
     }
 }
 
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         match e {
-            IngestError::Overloaded => ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: e.to_string(),
-                retry_after: Some(1),
-            },
-            IngestError::Stopped => ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: e.to_string(),
-                retry_after: Some(5),
-            },
+            IngestError::Overloaded => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+                    .with_code("overloaded")
+                    .retry_after(1)
+            }
+            IngestError::Stopped => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+                .with_code("shutting_down")
+                .retry_after(5),
             IngestError::Unavailable(_) | IngestError::Store(_) => {
                 tracing::error!(error = %e, "ingest error");
-                ApiError {
-                    status: StatusCode::SERVICE_UNAVAILABLE,
-                    message: e.to_string(),
-                    retry_after: Some(5),
-                }
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the store cannot take writes; nothing of this request was acknowledged, send it again",
+                )
+                .with_code("store_unavailable")
+                .retry_after(5)
             }
         }
     }
@@ -117,7 +157,7 @@ enum Guard {
     Ops,
 }
 
-fn token_ok(headers: &HeaderMap, tokens: &[String]) -> bool {
+fn token_ok(headers: &HeaderMap, tokens: &[Secret]) -> bool {
     use subtle::ConstantTimeEq;
     let Some(given) = headers
         .get(header::AUTHORIZATION)
@@ -128,6 +168,7 @@ fn token_ok(headers: &HeaderMap, tokens: &[String]) -> bool {
     };
     // Compare against every token in constant time (no early exit on a match).
     tokens.iter().fold(false, |acc, t| {
+        let t = t.expose();
         let eq = t.len() == given.len() && bool::from(t.as_bytes().ct_eq(given.as_bytes()));
         acc | eq
     })
@@ -139,7 +180,7 @@ async fn auth(
     next: Next,
 ) -> Response {
     let auth = &state.config.auth;
-    let tokens: &[String] = match guard {
+    let tokens: &[Secret] = match guard {
         Guard::Ingest => &auth.ingest_tokens,
         Guard::Read => &auth.read_tokens,
         Guard::Ops if auth.protect_ops => &auth.read_tokens,
@@ -183,11 +224,15 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(e) => ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("store not ready: {e}"),
-        )
-        .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: the store does not answer");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the store does not answer",
+            )
+            .with_code("store_unavailable")
+            .into_response()
+        }
     }
 }
 
@@ -256,4 +301,51 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .route_layer(middleware::from_fn_with_state(state.clone(), track_latency))
         .with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(e: ApiError) -> (u16, serde_json::Value) {
+        let r = e.into_response();
+        let status = r.status().as_u16();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        (status, serde_json::from_slice(&bytes).expect("json"))
+    }
+
+    #[tokio::test]
+    async fn server_errors_carry_a_stable_code_and_no_internal_detail() {
+        let detail = "table summaries page 7 checksum 0xdeadbeef at /var/lib/flywheel/flywheel.db";
+        let (status, v) = body_of(ApiError::from(StoreError::Corrupt {
+            what: "summary",
+            detail: detail.into(),
+        }))
+        .await;
+        assert_eq!(status, 503);
+        assert_eq!(v["code"], "store_unavailable");
+        let text = v.to_string();
+        assert!(
+            !text.contains("deadbeef") && !text.contains("/var/lib"),
+            "{text}"
+        );
+
+        let (status, v) = body_of(ApiError::internal(format!("join error: {detail}"))).await;
+        assert_eq!((status, v["code"].as_str()), (500, Some("internal")));
+        assert!(!v.to_string().contains("deadbeef"), "{v}");
+
+        let (status, v) = body_of(IngestError::Unavailable(detail.into()).into()).await;
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (503, Some("store_unavailable"))
+        );
+        assert!(!v.to_string().contains("deadbeef"), "{v}");
+
+        // Client errors keep their message (it says what to fix) and get their code.
+        let (status, v) = body_of(ApiError::bad_request("from: not RFC 3339")).await;
+        assert_eq!((status, v["code"].as_str()), (400, Some("bad_request")));
+        assert_eq!(v["error"], "from: not RFC 3339");
+    }
 }

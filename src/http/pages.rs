@@ -173,7 +173,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Html<String>, ApiEr
         h.push_str("<table><tr><th>alert</th><th>state</th><th>severity</th><th>model</th><th>summary</th></tr>\n");
         for a in &alerts {
             let g = |k: &str| esc(a.labels.get(k).map_or("", |s| s.as_str()));
-            let _ = writeln!(h, "<tr><td><a href=\"{}\">{}</a></td><td class=\"{s}\">{s}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(a.annotations.get("runbook_url").map_or("", |s| s.as_str())), g("alertname"), g("severity"), g("model"), esc(a.annotations.get("summary").map_or("", |s| s.as_str())), s = esc(&a.state));
+            let _ = writeln!(h, "<tr><td><a href=\"{}\">{}</a></td><td class=\"{s}\">{s}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(a.annotations.get("runbook_url").map_or("", |s| s.as_str())), g("alertname"), g("severity"), g("model"), esc(a.annotations.get("summary").map_or("", |s| s.as_str())), s = a.state.as_str());
         }
         h.push_str("</table>\n");
     }

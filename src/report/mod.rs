@@ -390,13 +390,16 @@ pub async fn build(
         let alerts: Vec<Value> = alerts_all
             .iter()
             .filter(|a| a.labels.get("model") == Some(model))
-            .filter(|a| a.starts_at_us.is_some_and(|s| s < we * 1_000_000) && a.state != "inactive")
+            .filter(|a| {
+                a.starts_at.is_some_and(|s| s.secs() < we)
+                    && a.state != crate::store::AlertState::Inactive
+            })
             .map(|a| {
                 json!({
                     "alertname": a.labels.get("alertname"), "severity": a.labels.get("severity"),
                     "state_now": a.state, "summary": a.annotations.get("summary"),
-                    "started": a.starts_at_us.map(|s| day(s / 1_000_000)),
-                    "resolved": a.ends_at_us.filter(|e| *e < we * 1_000_000).map(|e| day(e / 1_000_000)),
+                    "started": a.starts_at.map(|s| day(s.secs())),
+                    "resolved": a.ends_at.filter(|e| e.secs() < we).map(|e| day(e.secs())),
                 })
             })
             .filter(|a| a["resolved"].is_null() || a["resolved"].as_str() >= Some(day(ws).as_str()))

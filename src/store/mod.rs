@@ -157,6 +157,40 @@ pub struct FunnelCount {
     pub n: u64,
 }
 
+/// Where an alert is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    /// The condition is building (a feature drifted once, an arc is SLOWING).
+    Pending,
+    /// The condition persisted; delivered.
+    Firing,
+    /// It was firing and has been clean for `resolve_after` evaluations.
+    Resolved,
+    /// It was pending and the condition went away before it fired.
+    Inactive,
+}
+
+impl AlertState {
+    pub const ALL: [AlertState; 4] = [
+        AlertState::Pending,
+        AlertState::Firing,
+        AlertState::Resolved,
+        AlertState::Inactive,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertState::Pending => "pending",
+            AlertState::Firing => "firing",
+            AlertState::Resolved => "resolved",
+            AlertState::Inactive => "inactive",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
 /// One alert incident of the service (see `alerts`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct AlertRow {
@@ -164,18 +198,17 @@ pub struct AlertRow {
     pub fingerprint: String,
     /// The job whose results raise it.
     pub source: String,
-    /// `pending`, `firing` or `resolved`.
-    pub state: String,
+    pub state: AlertState,
     pub labels: std::collections::BTreeMap<String, String>,
     pub annotations: std::collections::BTreeMap<String, String>,
     /// Consecutive evaluations with the condition met / clear.
     pub hits: i64,
     pub clean: i64,
-    pub created_at_us: i64,
-    pub starts_at_us: Option<i64>,
-    pub ends_at_us: Option<i64>,
-    pub updated_at_us: i64,
-    pub notified_at_us: Option<i64>,
+    pub created_at: Timestamp,
+    pub starts_at: Option<Timestamp>,
+    pub ends_at: Option<Timestamp>,
+    pub updated_at: Timestamp,
+    pub notified_at: Option<Timestamp>,
 }
 
 /// A dedup chunk: the event-id hashes first seen in one checkpoint interval, sorted.

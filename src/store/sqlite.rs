@@ -668,16 +668,16 @@ impl Store for SqliteStore {
             )
             .bind(&a.fingerprint)
             .bind(&a.source)
-            .bind(&a.state)
+            .bind(a.state.as_str())
             .bind(labels)
             .bind(annotations)
             .bind(a.hits)
             .bind(a.clean)
-            .bind(a.created_at_us)
-            .bind(a.starts_at_us)
-            .bind(a.ends_at_us)
-            .bind(a.updated_at_us)
-            .bind(a.notified_at_us)
+            .bind(a.created_at.micros())
+            .bind(a.starts_at.map(Timestamp::micros))
+            .bind(a.ends_at.map(Timestamp::micros))
+            .bind(a.updated_at.micros())
+            .bind(a.notified_at.map(Timestamp::micros))
             .execute(&self.pool)
             .await?;
             Ok(r.last_insert_rowid())
@@ -685,15 +685,15 @@ impl Store for SqliteStore {
             sqlx::query(
                 "UPDATE alerts SET state = ?, labels = ?, annotations = ?, hits = ?, clean = ?, starts_at_us = ?, ends_at_us = ?, updated_at_us = ?, notified_at_us = ? WHERE id = ?",
             )
-            .bind(&a.state)
+            .bind(a.state.as_str())
             .bind(labels)
             .bind(annotations)
             .bind(a.hits)
             .bind(a.clean)
-            .bind(a.starts_at_us)
-            .bind(a.ends_at_us)
-            .bind(a.updated_at_us)
-            .bind(a.notified_at_us)
+            .bind(a.starts_at.map(Timestamp::micros))
+            .bind(a.ends_at.map(Timestamp::micros))
+            .bind(a.updated_at.micros())
+            .bind(a.notified_at.map(Timestamp::micros))
             .bind(a.id)
             .execute(&self.pool)
             .await?;
@@ -722,16 +722,22 @@ fn alert_row(r: &sqlx::sqlite::SqliteRow) -> Result<AlertRow, StoreError> {
         id: r.get(0),
         fingerprint: r.get(1),
         source: r.get(2),
-        state: r.get(3),
+        state: {
+            let s: String = r.get(3);
+            AlertState::parse(&s).ok_or_else(|| StoreError::Corrupt {
+                what: "alerts.state",
+                detail: format!("unknown state {s:?}"),
+            })?
+        },
         labels: map("alerts.labels", r.get(4))?,
         annotations: map("alerts.annotations", r.get(5))?,
         hits: r.get(6),
         clean: r.get(7),
-        created_at_us: r.get(8),
-        starts_at_us: r.get(9),
-        ends_at_us: r.get(10),
-        updated_at_us: r.get(11),
-        notified_at_us: r.get(12),
+        created_at: Timestamp::from_micros(r.get(8)),
+        starts_at: r.get::<Option<i64>, _>(9).map(Timestamp::from_micros),
+        ends_at: r.get::<Option<i64>, _>(10).map(Timestamp::from_micros),
+        updated_at: Timestamp::from_micros(r.get(11)),
+        notified_at: r.get::<Option<i64>, _>(12).map(Timestamp::from_micros),
     })
 }
 
