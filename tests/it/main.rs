@@ -5,6 +5,7 @@ mod helpers;
 
 mod alert_rules;
 mod alerting;
+mod architecture;
 mod compare_cli;
 mod demo_e2e;
 mod drift;
