@@ -183,12 +183,16 @@ impl App {
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
+        let external_url = match &config.external_url {
+            Some(u) => u.clone(),
+            None => format!("http://{}", listener.local_addr().unwrap_or(config.listen)),
+        };
         let limits = Arc::new(config.event_limits());
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
         let a = &config.alerts;
         let (notify, delivery) = crate::alerts::deliver::start(
             a.clone(),
-            a.external_url.clone(),
+            external_url.clone(),
             store.clone(),
             metrics.clone(),
             clock.clone(),
@@ -205,6 +209,7 @@ impl App {
             store.clone(),
             Some(notify),
             clock.clone(),
+            external_url.clone(),
         ));
         let jobs = Arc::new(build_jobs(
             &config,
@@ -216,7 +221,11 @@ impl App {
         )?);
         let state = AppState {
             jobs,
-            config: Arc::new(Config { data_dir, ..config }),
+            config: Arc::new(Config {
+                data_dir,
+                external_url: Some(external_url),
+                ..config
+            }),
             store,
             ingest,
             metrics,

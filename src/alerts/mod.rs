@@ -9,6 +9,7 @@
 //! resolved alerts are handed to [`deliver`] (Alertmanager, webhook), which never blocks a job.
 
 pub mod deliver;
+pub mod runbooks;
 
 use crate::clock::{Clock, Timestamp};
 use crate::drift::run::DriftFindings;
@@ -40,10 +41,6 @@ pub struct AlertsConfig {
     /// HMAC-SHA-256 key for the webhook's `X-Flywheel-Signature: sha256=<hex>` header
     /// (env FLYWHEEL_WEBHOOK_SECRET). Required with a webhook.
     pub webhook_secret: Option<Secret>,
-    /// Base of the `generatorURL` and of links in alerts (default: http://<listen>).
-    pub external_url: String,
-    /// Base URL of the runbooks (`<base>/<AlertName>.md`).
-    pub runbook_base: String,
     /// Delivery attempts per notification (exponential backoff from 0.5 s).
     pub max_attempts: u32,
     /// Per-request timeout (seconds).
@@ -59,8 +56,6 @@ impl Default for AlertsConfig {
             alertmanager_refresh_secs: 60,
             webhook_url: String::new(),
             webhook_secret: None,
-            external_url: String::new(),
-            runbook_base: "https://github.com/flywheel/flywheel/blob/main/alerts/runbooks".into(),
             max_attempts: 5,
             timeout_secs: 5,
         }
@@ -300,6 +295,8 @@ pub struct Engine {
     /// One evaluation at a time (jobs run concurrently).
     lock: tokio::sync::Mutex<()>,
     clock: Clock,
+    /// The service's external URL: alerts link to its runbooks.
+    external_url: String,
 }
 
 impl Engine {
@@ -308,6 +305,7 @@ impl Engine {
         store: Arc<dyn Store>,
         notify: Option<deliver::Sender>,
         clock: Clock,
+        external_url: String,
     ) -> Self {
         Self {
             config,
@@ -316,6 +314,7 @@ impl Engine {
             applied: crate::jobs::Newest::default(),
             lock: tokio::sync::Mutex::new(()),
             clock,
+            external_url,
         }
     }
 
@@ -363,7 +362,7 @@ impl Engine {
                 ("description".to_owned(), s.description.clone()),
                 (
                     "runbook_url".to_owned(),
-                    format!("{}/{}.md", self.config.runbook_base, s.alertname),
+                    runbooks::url(&self.external_url, s.alertname),
                 ),
             ]
             .into();

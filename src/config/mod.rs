@@ -24,6 +24,8 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// `server.external_url`; `None`: `http://<bound address>` (set by `App::build`).
+    pub external_url: Option<String>,
     pub data_dir: PathBuf,
     pub shutdown_timeout: Duration,
     pub backend: Backend,
@@ -271,9 +273,18 @@ impl RawConfig {
             self.alerts.webhook_secret = ov.webhook_secret.clone();
         }
         self.alerts.check(&mut errors);
-        if self.alerts.external_url.is_empty() {
-            self.alerts.external_url = format!("http://{}", self.server.listen);
-        }
+        let external_url = match self.server.external_url.trim() {
+            "" => None,
+            u if u.starts_with("http://") || u.starts_with("https://") => {
+                Some(u.trim_end_matches('/').to_owned())
+            }
+            u => {
+                errors.push(format!(
+                    "server.external_url: {u:?} must start with http:// or https://"
+                ));
+                None
+            }
+        };
         let mut monitors = Vec::new();
         for (n, m) in raw_monitors.iter().enumerate() {
             let key = if self.monitors.is_empty() {
@@ -293,6 +304,7 @@ impl RawConfig {
         match (listen, backend, health_schedule, errors.is_empty()) {
             (Some(listen), Some(backend), Some(health_schedule), true) => Ok(Config {
                 listen,
+                external_url,
                 data_dir: self.server.data_dir,
                 shutdown_timeout: Duration::from_secs(self.server.shutdown_timeout_secs),
                 backend,

@@ -84,6 +84,8 @@ impl Default for RawJobs {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawServer {
+    /// The URL people and Alertmanager reach the service at; empty: http://<bound address>.
+    pub external_url: String,
     /// Address to listen on.
     pub listen: String,
     /// Directory for the SQLite database, the pseudonymisation key and reports.
@@ -95,6 +97,7 @@ pub struct RawServer {
 impl Default for RawServer {
     fn default() -> Self {
         Self {
+            external_url: String::new(),
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("flywheel-data"),
             shutdown_timeout_secs: 10,

@@ -294,10 +294,15 @@ pub fn router(state: AppState) -> Router {
             (state.clone(), Guard::Ops),
             auth,
         ));
+    // Runbooks hold no data: open, so that a link in an alert opens at 3 a.m. without a token.
+    let public = Router::new()
+        .route("/runbooks", get(pages::runbook_index))
+        .route("/runbooks/{name}", get(pages::runbook));
     Router::new()
         .merge(ingest)
         .merge(read)
         .merge(ops)
+        .merge(public)
         .fallback(fallback)
         .route_layer(middleware::from_fn_with_state(state.clone(), track_latency))
         .with_state(state)

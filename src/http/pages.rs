@@ -214,3 +214,50 @@ pub async fn status(State(state): State<AppState>) -> Result<Html<String>, ApiEr
     h.push_str("</table>\n<p><a href=\"/metrics\">/metrics</a> · <a href=\"/healthz\">/healthz</a> · <a href=\"/readyz\">/readyz</a></p>\n</body></html>\n");
     Ok(Html(h))
 }
+
+/// `GET /runbooks`: every alert's runbook. Runbooks hold no data, so they are served without a
+/// token: an on-call engineer opens them from an alert notification.
+pub async fn runbook_index() -> Html<String> {
+    let mut h = String::from(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>flywheel runbooks</title>\
+         <style>body{font-family:system-ui,sans-serif;max-width:52rem;margin:2rem auto;padding:0 1rem}</style>\
+         </head><body>\n<h1>Runbooks</h1>\n<ul>\n",
+    );
+    for (name, md) in crate::alerts::runbooks::RUNBOOKS {
+        let severity = md
+            .lines()
+            .find_map(|l| l.strip_prefix("**Severity:**"))
+            .unwrap_or("")
+            .trim();
+        let _ = writeln!(
+            h,
+            "<li><a href=\"/runbooks/{name}\">{name}</a> — {}</li>",
+            esc(severity)
+        );
+    }
+    h.push_str("</ul>\n</body></html>\n");
+    Html(h)
+}
+
+/// `GET /runbooks/{alertname}`: one runbook as HTML (`.md` appended: the Markdown source).
+pub async fn runbook(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let unknown =
+        || ApiError::not_found(format!("no runbook for {name:?}; GET /runbooks lists them"));
+    if let Some(stem) = name.strip_suffix(".md") {
+        let md = crate::alerts::runbooks::markdown(stem).ok_or_else(unknown)?;
+        return Ok((
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/markdown; charset=utf-8"),
+            )],
+            md,
+        )
+            .into_response());
+    }
+    let base = state.config.external_url.as_deref().unwrap_or("");
+    let page = crate::alerts::runbooks::html(&name, base).ok_or_else(unknown)?;
+    Ok(Html(page).into_response())
+}

@@ -84,10 +84,10 @@ fn every_rule_is_named_labelled_documented_and_tested_both_ways() {
         for a in ["summary:", "description:", "runbook_url:"] {
             assert!(block.contains(a), "{name}: no {a}");
         }
-        let url = format!("alerts/runbooks/{name}.md\"");
+        let url = format!("http://{{{{ $labels.instance }}}}/runbooks/{name}");
         assert!(
             block.contains(&url),
-            "{name}: runbook_url must end with {url}"
+            "{name}: runbook_url must link to the scraped service: {url}"
         );
         let runbook = std::fs::read_to_string(root().join(format!("alerts/runbooks/{name}.md")))
             .unwrap_or_else(|_| panic!("{name}: runbook missing"));
@@ -196,4 +196,69 @@ fn the_example_alertmanager_config_routes_each_severity() {
         &alerts,
     );
     assert_eq!(rc, 1);
+}
+
+/// Every rule's runbook link, expanded with the address of a running service as Prometheus
+/// expands it (`$labels.instance` is the scraped target), opens that rule's runbook there; the
+/// runbook index lists every rule.
+#[tokio::test]
+async fn every_rule_links_to_a_runbook_the_service_serves() {
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        tweak: Box::new(|raw| {
+            // Runbooks open without a token even when reads need one.
+            raw.auth.read_tokens = vec!["read-token-0123456789".into()];
+        }),
+        ..Default::default()
+    })
+    .await;
+    let rules = std::fs::read_to_string(root().join("alerts/flywheel.rules.yml")).expect("rules");
+    let names = alert_names(&rules);
+    let instance = app.addr.to_string();
+    let mut followed = 0;
+    for line in rules.lines() {
+        let Some(template) = line.trim().strip_prefix("runbook_url: ") else {
+            continue;
+        };
+        let template = template.trim_matches('"');
+        // The link branch of a template (FlywheelAbsent has one for a target that is down and
+        // none when no target is scraped at all).
+        let link = template
+            .split("{{ else }}")
+            .next()
+            .unwrap_or(template)
+            .replace("{{ if $labels.instance }}", "")
+            .replace("{{ $labels.instance }}", &instance);
+        let name = link.rsplit('/').next().unwrap_or("").to_owned();
+        assert!(names.contains(&name), "{link} names no rule");
+        let r = app.client.get(&link).send().await.expect("GET runbook");
+        assert_eq!(r.status().as_u16(), 200, "{link}");
+        let html = r.text().await.expect("html");
+        assert!(html.contains(&format!("<h1>{name}</h1>")), "{link}");
+        assert!(
+            !html.contains("http://FLYWHEEL"),
+            "{link}: placeholder left"
+        );
+        followed += 1;
+    }
+    assert_eq!(followed, names.len(), "one runbook_url per rule");
+    let index = app
+        .client
+        .get(app.url("/runbooks"))
+        .send()
+        .await
+        .expect("index")
+        .text()
+        .await
+        .expect("html");
+    for n in &names {
+        assert!(index.contains(&format!("/runbooks/{n}")), "index lacks {n}");
+    }
+    let missing = app
+        .client
+        .get(app.url("/runbooks/NoSuchAlert"))
+        .send()
+        .await
+        .expect("404");
+    assert_eq!(missing.status().as_u16(), 404);
+    app.stop().await;
 }

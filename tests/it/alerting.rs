@@ -143,9 +143,18 @@ async fn a_plateau_goes_pending_firing_resolved_and_reaches_the_signed_webhook()
     assert_eq!(h["state"], "resolved");
     assert_eq!(h["labels"]["severity"], "warning");
     assert_eq!(h["labels"]["arc"], "learning");
-    assert!(h["annotations"]["runbook_url"]
+    // The link in the alert opens the runbook on this service.
+    let url = h["annotations"]["runbook_url"]
         .as_str()
-        .is_some_and(|u| u.ends_with("/FlywheelLearningPlateau.md")));
+        .expect("runbook_url");
+    assert_eq!(url, app.url("/runbooks/FlywheelLearningPlateau"));
+    let page = app.client.get(url).send().await.expect("runbook");
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page
+        .text()
+        .await
+        .expect("html")
+        .contains("<h1>FlywheelLearningPlateau</h1>"));
     assert!(h["annotations"]["description"]
         .as_str()
         .is_some_and(|d| d.contains("Sen slope") && d.contains("What to try")));
@@ -163,6 +172,12 @@ async fn a_plateau_goes_pending_firing_resolved_and_reaches_the_signed_webhook()
             &flywheel::alerts::deliver::signature("another-secret-000000", body)
         );
         let v: Value = serde_json::from_slice(body).expect("json");
+        // Every pushed notification's runbook link opens on the service.
+        let url = v["alert"]["annotations"]["runbook_url"]
+            .as_str()
+            .expect("runbook_url");
+        let page = app.client.get(url).send().await.expect("runbook");
+        assert_eq!(page.status().as_u16(), 200, "{url}");
         kinds.push(format!(
             "{}:{}",
             v["alert"]["labels"]["alertname"].as_str().unwrap_or(""),

@@ -257,9 +257,29 @@ async fn an_incident_reaches_alertmanager_through_the_rules_and_the_push_and_res
         .cloned()
         .expect("rule alert");
     assert_eq!(a["labels"]["severity"], "critical");
-    assert!(a["annotations"]["runbook_url"]
-        .as_str()
-        .is_some_and(|u| u.ends_with("FlywheelLearningRegressing.md")));
+    // Both links, the one Prometheus expanded from the rule (the scraped instance) and the one
+    // the service pushed (its external URL), open the runbook on the running service.
+    for alert in v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|a| a["labels"]["alertname"] == "FlywheelLearningRegressing")
+    {
+        let url = alert["annotations"]["runbook_url"]
+            .as_str()
+            .expect("runbook_url");
+        assert!(
+            url.ends_with("/runbooks/FlywheelLearningRegressing"),
+            "{url}"
+        );
+        let page = client.get(url).send().await.expect("runbook");
+        assert_eq!(page.status().as_u16(), 200, "{url}");
+        let text = page.text().await.expect("html");
+        assert!(
+            text.contains("<h1>FlywheelLearningRegressing</h1>"),
+            "{url}"
+        );
+    }
 
     // The incident ends: ten cycles of strong gains.
     let ev: Vec<Value> = (17..=26u64)
