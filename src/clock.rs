@@ -178,3 +178,27 @@ mod tests {
         assert!(Clock::system().now().secs() > 1_700_000_000);
     }
 }
+
+/// Serde helpers: times kept as plain integers inside a computation, shown as RFC 3339 or dates.
+pub mod serde_as {
+    use super::Timestamp;
+    use serde::Serializer;
+
+    /// Seconds since the epoch → RFC 3339.
+    pub fn secs<S: Serializer>(secs: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&Timestamp::from_secs(*secs).to_rfc3339())
+    }
+
+    /// Optional seconds since the epoch → RFC 3339 or null.
+    pub fn opt_secs<S: Serializer>(secs: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match secs {
+            Some(x) => s.serialize_str(&Timestamp::from_secs(*x).to_rfc3339()),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// A day number (days since 1970-01-01, UTC) → `YYYY-MM-DD`.
+    pub fn day<S: Serializer>(day: &i64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&Timestamp::from_secs(day.saturating_mul(86_400)).to_date())
+    }
+}

@@ -28,14 +28,24 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// The demo's first day: Monday 2026-08-03 (ISO week 2026-W32).
-pub const START: i64 = 1_785_715_200;
+/// The first day of a demo of `weeks` weeks that ends at the present: a Monday, chosen so that
+/// the last simulated week and the Monday-morning jobs after it (the last weekly report, the
+/// last health run) are in the past at `now` (seconds).
+pub fn start_for(now: i64, weeks: u32) -> i64 {
+    // 1970-01-05 was a Monday.
+    const MONDAY: i64 = 4 * DAY;
+    let t = now - 7 * HOUR;
+    let monday = t - (t - MONDAY).rem_euclid(7 * DAY);
+    monday - i64::from(weeks) * 7 * DAY
+}
 const HOUR: i64 = 3600;
 const DAY: i64 = 86_400;
 pub const MODEL: &str = "recs";
 
 #[derive(Debug, Clone)]
 pub struct DemoOptions {
+    /// The first simulated day (a Monday, seconds since the epoch); see [`start_for`].
+    pub start: i64,
     pub seed: u64,
     pub weeks: u32,
     /// New users per day.
@@ -47,7 +57,7 @@ pub struct DemoOptions {
     pub progress: bool,
 }
 
-/// When the scripted incidents happen (days since START).
+/// When the scripted incidents happen (days since the start).
 pub struct Script {
     pub drift_from_day: i64,
     pub feedback_drop: (i64, i64),
@@ -105,8 +115,8 @@ struct User {
 }
 
 /// Everything that happens in one simulated hour (deterministic for seed and hour).
-pub fn hour_events(seed: u64, hour_index: i64, users: &[(u64, f64)]) -> Vec<Value> {
-    let t0 = START + hour_index * HOUR;
+pub fn hour_events(seed: u64, start: i64, hour_index: i64, users: &[(u64, f64)]) -> Vec<Value> {
+    let t0 = start + hour_index * HOUR;
     let day = hour_index / 24;
     let hod = hour_index % 24;
     let mut rng =
@@ -241,8 +251,8 @@ pub fn hour_events(seed: u64, hour_index: i64, users: &[(u64, f64)]) -> Vec<Valu
 }
 
 /// The data funnel of one day, from the explicit feedback it collected.
-fn funnel_events(day: i64, explicit: u64, weekly_curated: u64) -> Vec<Value> {
-    let t = START + day * DAY + 23 * HOUR + 30 * 60;
+fn funnel_events(start: i64, day: i64, explicit: u64, weekly_curated: u64) -> Vec<Value> {
+    let t = start + day * DAY + 23 * HOUR + 30 * 60;
     let collected = explicit * 10; // feedback plus the interactions it labels
     let passed = collected * 85 / 100;
     let consented = passed * 90 / 100;
@@ -288,7 +298,8 @@ pub async fn run_with(
     let config = raw
         .validate(Overrides::default())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let now = ManualClock::at_secs(START);
+    let start = opts.start;
+    let now = ManualClock::at_secs(start);
     let app = App::build_with(config, now.clock(), None)
         .await
         .context("cannot start the service")?;
@@ -309,12 +320,19 @@ pub async fn run_with(
     let mut weekly_curated = 0u64;
     let mut curated_this_week = 0u64;
     if opts.progress {
+        let log = opts.data_dir.join("flywheel.log");
         eprintln!(
-            "flywheel demo: {} weeks from {} (seed {}), service at {base}, data in {}",
+            "flywheel demo: {} simulated weeks, {} to {} (seed {}), service at {base}\n  data in {}{}",
             opts.weeks,
-            ts(START),
+            crate::clock::Timestamp::from_secs(start).to_date(),
+            crate::clock::Timestamp::from_secs(start + days * DAY - 1).to_date(),
             opts.seed,
-            opts.data_dir.display()
+            opts.data_dir.display(),
+            if log.exists() {
+                format!(", service log in {} (FLYWHEEL_LOG=info prints it here instead)", log.display())
+            } else {
+                String::new()
+            }
         );
     }
     for day in 0..days {
@@ -337,7 +355,7 @@ pub async fn run_with(
         let mut explicit_today = 0u64;
         for h in 0..24 {
             let hour_index = day * 24 + h;
-            let events = hour_events(opts.seed, hour_index, &active);
+            let events = hour_events(opts.seed, start, hour_index, &active);
             explicit_today += events.iter().filter(|e| e["kind"] == "explicit").count() as u64;
             let mut events = events;
             if h == 23 {
@@ -345,7 +363,7 @@ pub async fn run_with(
                     weekly_curated = curated_this_week;
                     curated_this_week = 0;
                 }
-                let f = funnel_events(day, explicit_today, weekly_curated);
+                let f = funnel_events(start, day, explicit_today, weekly_curated);
                 curated_this_week += f
                     .iter()
                     .find(|e| e["stage"] == "curated")
@@ -354,7 +372,7 @@ pub async fn run_with(
                 events.extend(f);
             }
             // The clock: the end of this hour (events are in the past, jobs for it come due).
-            now.set_secs(START + (hour_index + 1) * HOUR + 600);
+            now.set_secs(start + (hour_index + 1) * HOUR + 600);
             for chunk in events.chunks(10_000) {
                 let body: String = chunk.iter().map(|e| format!("{e}\n")).collect();
                 let r = client
@@ -395,7 +413,7 @@ pub async fn run_with(
             eprintln!(
                 "  week {:>2} done ({}): {:>8} events, {} users | {} | alerts: {}  [{:.0} s]",
                 day / 7 + 1,
-                chrono::DateTime::from_timestamp(START + day * DAY, 0)
+                chrono::DateTime::from_timestamp(start + day * DAY, 0)
                     .map(|t| t.format("%G-W%V").to_string())
                     .unwrap_or_default(),
                 posted,
@@ -415,7 +433,7 @@ pub async fn run_with(
         }
     }
     // Run Monday's jobs of the week after (the last weekly report, the last health run).
-    now.set_secs(START + days * DAY + 7 * HOUR);
+    now.set_secs(start + days * DAY + 7 * HOUR);
     wait_for_jobs(&state).await?;
     if opts.progress {
         eprintln!(
@@ -477,4 +495,35 @@ async fn wait_for_jobs(state: &crate::http::AppState) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_ends_at_the_present() {
+        let at = |s: &str| {
+            crate::clock::Timestamp::parse_rfc3339(s)
+                .expect("time")
+                .secs()
+        };
+        // Friday 2026-12-04 14:00: the last week is 2026-11-23..30, its Monday jobs in the past.
+        let now = at("2026-12-04T14:00:00Z");
+        let start = start_for(now, 20);
+        assert_eq!(
+            crate::clock::Timestamp::from_secs(start).to_date(),
+            "2026-07-13"
+        );
+        let end_jobs = start + 20 * 7 * DAY + 7 * HOUR;
+        assert!(end_jobs <= now && now - end_jobs < 7 * DAY);
+        // Monday 03:00: this Monday's 07:00 jobs are still ahead, so the weeks end a week earlier.
+        let now = at("2026-11-30T03:00:00Z");
+        let start = start_for(now, 1);
+        assert_eq!(
+            crate::clock::Timestamp::from_secs(start).to_date(),
+            "2026-11-16"
+        );
+        assert!(start + 7 * DAY + 7 * HOUR <= now);
+    }
 }

@@ -6,17 +6,13 @@ use clap::Parser;
 // and it returns memory to the OS more readily.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {
-    let cli = flywheel::cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("FLYWHEEL_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let mut cli = flywheel::cli::Cli::parse();
+    if let Err(e) = flywheel::cli::init_logging(&mut cli) {
+        eprintln!("error: {e}");
+        return std::process::ExitCode::from(2);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -119,24 +119,63 @@ pub fn load_config(args: &ServeArgs) -> Result<Config, config::ConfigErrors> {
     }
 }
 
+/// Set up logging for a command: to stderr, filtered by `FLYWHEEL_LOG` (default `info`). The
+/// demo is the exception: its progress lines are what a newcomer reads, so unless `FLYWHEEL_LOG`
+/// is set its log goes to `<data dir>/flywheel.log` (the data directory is chosen here).
+pub fn init_logging(cli: &mut Cli) -> Result<(), String> {
+    use tracing_subscriber::EnvFilter;
+    let env = std::env::var("FLYWHEEL_LOG").ok().filter(|v| !v.is_empty());
+    let filter = || {
+        env.as_deref()
+            .and_then(|f| EnvFilter::try_new(f).ok())
+            .unwrap_or_else(|| EnvFilter::new("info"))
+    };
+    if let Command::Demo(args) = &mut cli.command {
+        let dir = args.data_dir.get_or_insert_with(|| {
+            PathBuf::from(format!(
+                "flywheel-demo-{}",
+                chrono::Utc::now().format("%Y%m%d-%H%M%S")
+            ))
+        });
+        if dir.join("flywheel.db").exists() {
+            return Err(format!(
+                "{} already holds a flywheel store; the demo needs a fresh directory",
+                dir.display()
+            ));
+        }
+        if env.is_none() {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            let path = dir.join("flywheel.log");
+            let file = std::fs::File::create(&path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            tracing_subscriber::fmt()
+                .with_env_filter(filter())
+                .with_writer(std::sync::Mutex::new(file))
+                .with_ansi(false)
+                .init();
+            return Ok(());
+        }
+    }
+    tracing_subscriber::fmt()
+        .with_env_filter(filter())
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    Ok(())
+}
+
 pub async fn run(cli: Cli) -> i32 {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Demo(args) => {
-            let data_dir = args.data_dir.unwrap_or_else(|| {
-                PathBuf::from(format!(
-                    "flywheel-demo-{}",
-                    chrono::Utc::now().format("%Y%m%d-%H%M%S")
-                ))
-            });
-            if data_dir.join("flywheel.db").exists() {
-                eprintln!(
-                    "error: {} already holds a flywheel store; the demo needs a fresh directory",
-                    data_dir.display()
-                );
+            let Some(data_dir) = args.data_dir else {
+                eprintln!("error: the demo's data directory was not chosen (init_logging)");
                 return 2;
-            }
+            };
+            let start = crate::demo::start_for(chrono::Utc::now().timestamp(), args.weeks);
             let opts = crate::demo::DemoOptions {
+                start,
                 seed: args.seed,
                 weeks: args.weeks,
                 new_users: args.new_users,

@@ -300,6 +300,7 @@ pub struct Funnel {
     pub conversions: BTreeMap<&'static str, Option<f64>>,
     pub yield_ratio: Option<f64>,
     pub hoarding_index: Option<f64>,
+    #[serde(serialize_with = "crate::clock::serde_as::opt_secs")]
     pub data_cutoff: Option<i64>,
     pub training_consent_violations: u64,
     pub top_failure_reasons: Vec<(String, u64)>,
@@ -319,6 +320,7 @@ pub struct Arc {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Health {
     pub model: String,
+    #[serde(serialize_with = "crate::clock::serde_as::secs")]
     pub window_end: i64,
     pub feedback: Feedback,
     pub velocity: Velocity,
@@ -825,10 +827,37 @@ pub fn compute(model: &str, cfg: &HealthConfig, inp: &Inputs) -> Health {
             "PRIVACY VIOLATION: {violations} items used in training without training consent; stop the training pipeline and purge them"
         )
     } else if stalled.is_empty() {
-        if severity(overall) == 0 {
-            "Not enough data yet to judge the flywheel (send model_eval, feedback and funnel events)".to_owned()
+        let unknown: Vec<&str> = arcs
+            .iter()
+            .filter(|(_, a)| a.state == ArcState::Insufficient)
+            .map(|(n, _)| *n)
+            .collect();
+        let ok: Vec<&str> = arcs
+            .iter()
+            .filter(|(_, a)| a.state == ArcState::Ok)
+            .map(|(n, _)| *n)
+            .collect();
+        if unknown.len() * 2 >= arcs.len() {
+            // Most arcs cannot be judged: saying "turning" would claim what the data cannot show.
+            format!(
+                "Not enough data yet to say whether the flywheel is turning: the {} arc{} lack{} data{}",
+                unknown.join(", "),
+                if unknown.len() == 1 { "" } else { "s" },
+                if unknown.len() == 1 { "s" } else { "" },
+                if ok.is_empty() {
+                    " (send model_eval, feedback and data_lifecycle events)".to_owned()
+                } else {
+                    format!("; {} OK so far", ok.join(", "))
+                }
+            )
+        } else if severity(overall) >= 2 || !unknown.is_empty() {
+            format!(
+                "The flywheel is turning: {} OK ({} not judged yet: too little data)",
+                ok.join(", "),
+                unknown.join(", ")
+            )
         } else {
-            "The flywheel is turning: no arc is slowing".to_owned()
+            "The flywheel is turning: every arc is OK".to_owned()
         }
     } else {
         let worst = arcs
@@ -1297,6 +1326,20 @@ mod tests {
         assert_eq!(h.arcs["learning"].state, ArcState::Ok);
         // Per day: one cycle a day, so the same slope.
         assert!((h.velocity.per_day.expect("per day").estimate - 0.01).abs() < 1e-9);
+        // One arc OK and three without data: the verdict does not call the flywheel turning.
+        let insufficient = h
+            .arcs
+            .values()
+            .filter(|a| a.state == ArcState::Insufficient)
+            .count();
+        assert_eq!(insufficient, 3, "{:?}", h.arcs);
+        assert!(
+            h.verdict
+                .starts_with("Not enough data yet to say whether the flywheel is turning")
+                && h.verdict.contains("learning OK so far"),
+            "{}",
+            h.verdict
+        );
     }
 
     #[test]

@@ -94,7 +94,8 @@ pub fn n_day(activity: &Activity, n: i64, last_complete_day: i64, mode: Mode) ->
 /// One row of a cohort matrix.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CohortRow {
-    /// First day of the cohort period.
+    /// First day of the cohort period (a day number; shown as `YYYY-MM-DD`).
+    #[serde(serialize_with = "crate::clock::serde_as::day")]
     pub start_day: i64,
     pub size: u64,
     /// Users active in period `start + i·period` (Return On), or `None` where that period is not

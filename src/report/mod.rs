@@ -363,7 +363,7 @@ pub async fn build(
             .unwrap_or_default();
         let labels: Vec<String> = cohorts
             .iter()
-            .map(|c| day(c["start_day"].as_i64().unwrap_or(0) * DAY))
+            .map(|c| c["start_day"].as_str().unwrap_or("").to_owned())
             .collect();
         let cells: Vec<Vec<Option<f64>>> = cohorts
             .iter()
@@ -720,6 +720,17 @@ impl crate::jobs::Job for ReportJob {
     }
     async fn run(&self, _fired_at: i64, window: (i64, i64)) -> anyhow::Result<crate::jobs::Output> {
         let week = IsoWeek::containing(window.0);
+        // No report for a week that ended before the first event: it would be empty.
+        if crate::store::models_before(self.store.as_ref(), week.end)
+            .await?
+            .is_empty()
+        {
+            return Ok(crate::jobs::Output {
+                detail: json!({"week": week.label, "skipped": "no events before the end of the week"}),
+                results: Vec::new(),
+                findings: (),
+            });
+        }
         let report = build(self.store.as_ref(), &week, &self.health).await?;
         let dir = self.dir.clone();
         let files = tokio::task::spawn_blocking(move || write(&report, &dir)).await??;

@@ -183,6 +183,8 @@ async fn the_demo_feeds_the_dashboards_the_report_and_the_status_page() {
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let opts = flywheel::demo::DemoOptions {
+        // Monday 2026-08-03 (2026-W32): fixed, so the weeks and the report are the same each run.
+        start: 1_785_715_200,
         seed: 7,
         weeks: 4,
         new_users: 30,
@@ -271,14 +273,19 @@ async fn the_demo_feeds_the_dashboards_the_report_and_the_status_page() {
         .json()
         .await
         .expect("json");
-    let week = v["reports"]
+    let weeks: Vec<&str> = v["reports"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|r| r["week"].as_str())
-        .find(|w| *w == "2026-W35")
-        .expect("the report of the demo's fourth week")
-        .to_owned();
+        .collect();
+    // One report per simulated week, none for the week before the data began (2026-W31).
+    assert_eq!(
+        weeks,
+        ["2026-W35", "2026-W34", "2026-W33", "2026-W32"],
+        "{v}"
+    );
+    let week = weeks[0].to_owned();
     let html = client
         .get(format!("{base}/reports/{week}.html"))
         .send()
