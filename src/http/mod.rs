@@ -247,8 +247,22 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The OpenAPI 3.1 description of this API (`docs/openapi.json`, embedded).
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
+}
+
 async fn fallback() -> ApiError {
-    ApiError::not_found("no such route; see README.md for the API")
+    ApiError::not_found("no such route; GET /openapi.json describes the API")
 }
 
 /// Largest reference dataset accepted by `POST /v1/baselines` (larger ones: the CLI).
@@ -296,6 +310,7 @@ pub fn router(state: AppState) -> Router {
         ));
     // Runbooks hold no data: open, so that a link in an alert opens at 3 a.m. without a token.
     let public = Router::new()
+        .route("/openapi.json", get(openapi))
         .route("/runbooks", get(pages::runbook_index))
         .route("/runbooks/{name}", get(pages::runbook));
     Router::new()

@@ -12,5 +12,6 @@ mod drift;
 mod durability;
 mod health;
 mod ingest_api;
+mod openapi;
 mod ops;
 mod prometheus_e2e;
