@@ -6,40 +6,43 @@
 //!
 //! ## Architecture
 //!
-//! Imports point one way, from pure code to the edges:
+//! `docs/ARCHITECTURE.md` is the map: the data flow from an event to a metric, an alert and a
+//! report, the store contract, the job model, and where to add things. Imports point one way,
+//! down these layers (a test reads the table in that document and checks every `crate::` path):
 //!
 //! ```text
-//! stats, summary (pure)  ←  events, drift, flywheel, jobs::schedule (pure domain)
-//!                        ←  store  ←  ingest, jobs, the jobs of drift/flywheel/report, alerts
-//!                        ←  http, cli, demo  ←  app  ←  main
+//! 0 clock, secret, stats, synth      foundations; stats is the pure statistics core
+//! 1 events, dataset                  the event contract; reading datasets
+//! 2 summary                          mergeable summaries and the fold of events
+//! 3 store, metrics                   persistence behind one trait; the Prometheus registry
+//! 4 jobs, ingest                     the job runner; the single ingest writer
+//! 5 drift, flywheel                  drift decisions and job; flywheel health and job
+//! 6 alerts, report                   alert lifecycle and delivery, runbooks; weekly report
+//! 7 config   8 http   9 app, shutdown   10 demo   11 cli
 //! ```
 //!
 //! * [`stats`]: the statistics core, pure and checked against scipy (`tests/fixtures/oracles`).
-//! * [`drift`]: which statistic each column gets and when it counts as drifted (the two-gate
-//!   default, explicit methods, Evidently compatibility), and the same statistics on summaries.
-//! * [`flywheel`]: retention, velocity, CUPED, the per-arc plateau rule, and the health
-//!   computation with its daily job.
-//! * [`jobs`]: when scheduled jobs fire (pure cron computation) and the runner (leases,
-//!   catch-up, idempotent run records). Drift monitors ([`drift::run`]), health
-//!   ([`flywheel::job`]) and the weekly report ([`report`]) are its jobs.
-//! * [`alerts`]: the service's own alert lifecycle from job results, and delivery to
-//!   Alertmanager and a signed webhook.
-//! * [`report`]: the weekly report (Markdown, HTML with SVG charts, JSON).
-//! * [`demo`]: the simulated product behind `flywheel demo`.
-//! * [`synth`]: the seeded data generator of the tests and benchmarks.
-//! * [`events`]: the event contract (DESIGN §1), parsing and validation, pseudonymisation.
 //! * [`summary`]: mergeable summaries (moments, KLL quantile sketch, capped category counts) and
 //!   the fold of events into a [`summary::delta::Delta`].
-//! * [`store`]: the [`store::Store`] trait and its SQLite backend (journal, summaries, records).
+//! * [`events`]: the event contract (docs/EVENTS.md), validation, batch framing, pseudonyms.
+//! * [`store`]: the [`store::Store`] trait and its SQLite backend.
 //! * [`ingest`]: the single writer: dedup, group-committed journal, checkpoints, recovery.
-//! * [`metrics`]: every Prometheus metric, in one registry owned by the app.
-//! * [`http`]: the axum router, handlers, and the mapping of errors to status codes.
+//! * [`jobs`]: cron schedules, the runner (leases, catch-up, idempotent run records) and the
+//!   after-run hooks that carry a job's typed findings to the alert engine.
+//! * [`drift`]: which statistic each column gets and when it counts as drifted, the same
+//!   statistics on summaries, monitors, baselines and the drift job.
+//! * [`flywheel`]: retention, velocity, the plateau rule, health, its metrics and its job.
+//! * [`alerts`]: the service's alert lifecycle, delivery to Alertmanager and a webhook, and
+//!   the runbooks it serves.
+//! * [`report`]: the weekly report (Markdown, HTML with SVG charts, JSON).
+//! * [`http`]: the router, handlers, and the one mapping of errors to status codes.
 //! * [`config`]: raw TOML → validated [`config::Config`], every error at once.
-//! * [`app`]: start-up and shutdown order; [`cli`]: the commands.
+//! * [`app`]: start-up and shutdown order; [`cli`]: the commands; [`demo`]: `flywheel demo`.
 //!
-//! An event's path: `POST /v1/events` → [`events::parse_batch`] + [`events::Event::try_from_raw`]
-//! (on a blocking thread) → [`ingest::IngestHandle::submit`] → journal commit (durable) → fold
-//! into the delta → 200. Every few seconds the delta is merged into the stored summaries.
+//! An event's path: `POST /v1/events` → [`events::split_batch`] + [`events::parse_event`]
+//! (on a blocking thread, folded there into a batch delta) → [`ingest::IngestHandle`] → journal
+//! commit (durable) → 200. Every few seconds the writer's delta is merged into the stored
+//! summaries.
 
 pub mod alerts;
 pub mod app;

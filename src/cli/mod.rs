@@ -78,7 +78,7 @@ pub struct DemoArgs {
     /// New users per simulated day.
     #[arg(long, default_value_t = 40)]
     pub new_users: u32,
-    /// Data directory (default: a new ./flywheel-demo-<time> directory).
+    /// Data directory (default: a new `./flywheel-demo-<time>` directory).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// Address to serve on.

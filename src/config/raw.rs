@@ -84,7 +84,7 @@ impl Default for RawJobs {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawServer {
-    /// The URL people and Alertmanager reach the service at; empty: http://<bound address>.
+    /// The URL people and Alertmanager reach the service at; empty: `http://<bound address>`.
     pub external_url: String,
     /// Address to listen on.
     pub listen: String,

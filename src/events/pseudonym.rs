@@ -1,4 +1,4 @@
-//! Pseudonymisation of user ids (DESIGN §1, reference anchors-flywheel §8).
+//! Pseudonymisation of user ids (docs/EVENTS.md, `user_id`).
 //!
 //! A raw `user_id` never leaves the request handler: it is replaced by the first 8 bytes of
 //! HMAC-SHA-256(key, user_id), read as a big-endian `u64`. Eight bytes keep per-day activity sets

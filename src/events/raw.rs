@@ -1,4 +1,4 @@
-//! The wire form of an event, as sent by pipelines (DESIGN §1).
+//! The wire form of an event, as sent by pipelines (docs/EVENTS.md).
 //!
 //! Every field is optional here so that one missing field gives one clear error naming it,
 //! rather than serde's first-failure message; [`super::Event::try_from_raw`] turns a

@@ -3,7 +3,7 @@
 //! arc of the loop (input, learning, output, loop). Pure: stored data in, a [`Health`] out
 //! (the health job in [`super::job`] loads the data, stores the result and exports metrics).
 //!
-//! Definitions (anchors-flywheel; DESIGN §3 and §8), with what the stored summaries allow:
+//! Definitions (docs/STATISTICS.md, flywheel health), with what the stored summaries allow:
 //! * **Week** = the 7 complete UTC days before the window end; week-over-week compares it with
 //!   the 7 days before (complete periods only).
 //! * **Explicit feedback rate** = explicit feedback events / interactions in the week, with a
@@ -33,7 +33,7 @@
 //!   result is a pure function of the data):
 //!   input = weekly usable volume (curated; feedback events when no funnel data), δ_min = 0,
 //!   and PLATEAU at once when the last week falls below 70 % of the 4 weeks before with a
-//!   Poisson lower tail < 0.01 (starvation, anchors §1.5);
+//!   Poisson lower tail < 0.01 (starvation);
 //!   learning = the primary metric per cycle, δ_min configured or defaulted;
 //!   output = per-release uplift of the positive share: PLATEAU when the last 3 releases' upper
 //!   bounds are below `uplift_delta_min`, REGRESSING when the latest is significantly negative,
@@ -1107,7 +1107,7 @@ fn input_arc(inp: &Inputs, end: i64) -> Arc {
     let mut arc = arc_from("input", ev, "items/week", |i| {
         rfc(end - (weeks - (offset + i) as i64) * WEEK)
     });
-    // Starvation (anchors §1.5): the last week against the mean λ₀ of the 4 before it fell
+    // Starvation: the last week against the mean λ₀ of the 4 before it fell
     // below 70 % and is improbable under Poisson(λ₀) (both: counts are overdispersed).
     let mut drop = String::new();
     if series.len() >= 5 {

@@ -1,4 +1,4 @@
-//! Flywheel health metrics (DESIGN §3, reference anchors-flywheel). Pure functions over
+//! Flywheel health metrics (definitions in docs/STATISTICS.md). Pure functions over
 //! summaries and activity; the scheduled health job and the plateau rules build on them.
 //! So far: retention and stickiness ([`retention`]), the plateau rule ([`plateau`]), and
 //! velocity, data efficiency and CUPED ([`velocity`]).

@@ -1,4 +1,4 @@
-//! The plateau rule for one arc of the loop (anchors-flywheel §5.1 C, DESIGN §3 and §8), as a pure
+//! The plateau rule for one arc of the loop (docs/STATISTICS.md, plateau rule), as a pure
 //! state machine evaluated after every new point of a series (an evaluation cycle, a week of
 //! usable feedback...):
 //!
@@ -202,7 +202,7 @@ pub fn evaluate(series: &[f64], delta_min: Option<f64>, k: usize, prev: Memory) 
     ev
 }
 
-/// What to try when an arc stalls (anchors-flywheel §5, seed strategies).
+/// What to try when an arc stalls (the strategies that restart a flywheel).
 pub fn advice(arc: &str, state: ArcState) -> &'static str {
     match (arc, state) {
         (_, ArcState::Ok | ArcState::Insufficient) => "",
@@ -232,7 +232,7 @@ mod tests {
 
     #[test]
     fn golden_plateau_series() {
-        // anchors-flywheel §10.2: upper bound of the 90 % interval is 0.0005.
+        // Reference values (docs/STATISTICS.md): upper bound of the 90 % interval is 0.0005.
         let x = [0.740, 0.742, 0.739, 0.741, 0.740, 0.742, 0.741, 0.740];
         let ev = evaluate(&x, Some(0.001), 8, Memory::default());
         assert_eq!(

@@ -1,4 +1,4 @@
-//! Retention and stickiness from pseudonymous per-day activity (anchors-flywheel §2, DESIGN §8):
+//! Retention and stickiness from pseudonymous per-day activity (docs/STATISTICS.md, retention):
 //! calendar days in UTC, first-activity cohorts, "Return On" N-day retention, unbounded ("on or
 //! after") retention, cohort matrices with incomplete cells marked, small cohorts suppressed, and
 //! DAU / WAU / MAU stickiness. Days are integers (days since the epoch); the caller says which
@@ -155,7 +155,7 @@ pub fn cohort_matrix(
 }
 
 /// Stickiness: mean DAU over `[from, to]` divided by the users active in the `mau_window` days
-/// ending at `to` (DESIGN §8: 28 days).
+/// ending at `to` (28 days: four of each weekday).
 pub fn stickiness(activity: &Activity, from: i64, to: i64, mau_window: i64) -> Option<f64> {
     if to < from {
         return None;
@@ -173,7 +173,7 @@ pub fn stickiness(activity: &Activity, from: i64, to: i64, mau_window: i64) -> O
 mod tests {
     use super::*;
 
-    /// anchors-flywheel §10.8.
+    /// The retention fixture of docs/STATISTICS.md (reference values).
     fn fixture() -> Activity {
         let mut a = Activity::new();
         for (u, days) in [

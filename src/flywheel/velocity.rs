@@ -1,6 +1,6 @@
-//! Improvement velocity and variance reduction (anchors-flywheel §3.3, §4): ordinary least squares
+//! Improvement velocity and variance reduction (docs/STATISTICS.md, velocity and CUPED): ordinary least squares
 //! with its inference, gain per doubling of training data, data efficiency, and CUPED-adjusted
-//! uplift. Pure functions; the golden vectors of §10.5–10.6 are the tests.
+//! uplift. Pure functions; the reference values of docs/STATISTICS.md are the tests.
 
 use crate::stats::inference::{welch, Difference};
 use crate::stats::{undefined, StatResult};
@@ -164,7 +164,7 @@ mod tests {
         10e3, 14e3, 20e3, 28e3, 40e3, 56e3, 80e3, 113e3, 160e3, 226e3,
     ];
 
-    /// anchors-flywheel §10.6.
+    /// Reference values of docs/STATISTICS.md (velocity).
     #[test]
     fn golden_velocity() {
         let eff = data_efficiency(&Q, &N);
@@ -193,7 +193,7 @@ mod tests {
         assert!(close(per_day.slope, 0.0020432900, 1e-7), "{per_day:?}");
     }
 
-    /// anchors-flywheel §10.5.
+    /// Reference values of docs/STATISTICS.md (CUPED).
     #[test]
     fn golden_cuped() {
         let c = cuped(

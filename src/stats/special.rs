@@ -579,7 +579,7 @@ mod tests {
 
     #[test]
     fn kstwo_reference_values() {
-        // Golden vector of anchors-flywheel §10.7: D = 0.4, n = m = 10 → asymptotic p = 0.3088
+        // Reference value (docs/STATISTICS.md, reference values): D = 0.4, n = m = 10 → asymptotic p = 0.3088
         // (kstwo.sf(0.4, 5)).
         let p = kstwo_sf(5, 0.4);
         assert!((p - 0.3088).abs() < 5e-5, "{p}");

@@ -1,4 +1,4 @@
-//! Mergeable summaries of one value stream (DESIGN §2). Pure: no I/O, no clock.
+//! Mergeable summaries of one value stream. Pure: no I/O, no clock.
 //!
 //! A [`FeatureSummary`] summarises the values of one feature, prediction output or feedback
 //! signal of one model version over one time bucket:
