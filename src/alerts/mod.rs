@@ -147,10 +147,12 @@ pub fn drift_signals(findings: &DriftFindings) -> Vec<Signal> {
             .iter()
             .map(|t| {
                 format!(
-                    "{}/{} (effect {:.3}{})",
+                    "{}/{} ({} {:.3} against {}{})",
                     t.class,
                     t.feature,
-                    t.effect.or(t.statistic).unwrap_or(0.0),
+                    t.score_name,
+                    t.score.unwrap_or(f64::NAN),
+                    t.threshold,
                     if t.alerting { ", persistent" } else { "" }
                 )
             })
@@ -166,7 +168,7 @@ pub fn drift_signals(findings: &DriftFindings) -> Vec<Signal> {
                     d.alerting_features.max(d.drifted)
                 ),
                 description: format!(
-                    "Top drifted features by effect: {}. Baseline {}.",
+                    "Top drifted features: {}. Baseline {}.",
                     top.join(", "),
                     d.baseline
                 ),

@@ -146,21 +146,33 @@ pub fn render_table(rep: &drift::Report) -> String {
         "method".into(),
         "statistic".into(),
         "p_value".into(),
-        "threshold".into(),
-        "effect".into(),
+        "p_adjusted".into(),
+        "score".into(),
+        "rule".into(),
         "n_ref".into(),
         "n_cur".into(),
         "decision".into(),
     ]];
     for c in &rep.columns {
+        // The rule the score was decided by, e.g. `ks_d >= 0.01, p_adj <= 0.01`.
+        let mut rule = format!(
+            "{} {} {}",
+            c.score_name,
+            c.drift_when.as_str(),
+            fmt_num(Some(c.threshold))
+        );
+        if let Some(a) = c.alpha {
+            rule.push_str(&format!(", p_adj <= {}", fmt_num(Some(a))));
+        }
         rows.push([
             c.column.clone(),
             c.kind.as_str().into(),
             c.method.as_str().into(),
             fmt_num(c.statistic),
-            fmt_num(c.p_adjusted.or(c.p_value)),
-            fmt_num(Some(c.threshold)),
-            fmt_num(c.effect),
+            fmt_num(c.p_value),
+            fmt_num(c.p_adjusted),
+            fmt_num(c.score),
+            rule,
             c.n_reference.to_string(),
             c.n_current.to_string(),
             match c.decision {
@@ -170,7 +182,7 @@ pub fn render_table(rep: &drift::Report) -> String {
             },
         ]);
     }
-    let widths: Vec<usize> = (0..10)
+    let widths: Vec<usize> = (0..11)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();

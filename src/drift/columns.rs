@@ -4,7 +4,7 @@
 //! here, so that a column is typed the same way everywhere.
 
 use super::{CategoryCounts, ColumnInput, ColumnValues, Kind};
-use crate::dataset::{RawColumn, Table};
+use crate::dataset::{Labels, RawColumn, Table};
 use crate::stats::Sample;
 use rayon::prelude::*;
 
@@ -100,8 +100,18 @@ fn kind_of(name: &str, r: &RawColumn, c: &RawColumn, sel: &Selection) -> Result<
     }
 }
 
-/// Category counts of a column pair over the union of their values.
+/// Category counts of a column pair over the union of their values, and the missing values of
+/// each.
 fn category_counts(r: RawColumn, c: RawColumn) -> CategoryCounts {
+    let missing = |col: &RawColumn| -> u64 {
+        match col {
+            RawColumn::Labels(l) => {
+                l.codes.iter().filter(|&&c| c == Labels::MISSING).count() as u64
+            }
+            RawColumn::Numbers(v) => v.iter().filter(|x| !x.is_finite()).count() as u64,
+        }
+    };
+    let missing = [missing(&r), missing(&c)];
     let tally = |col: RawColumn| -> rustc_hash::FxHashMap<String, u64> {
         let mut m = rustc_hash::FxHashMap::default();
         match col {
@@ -114,7 +124,7 @@ fn category_counts(r: RawColumn, c: RawColumn) -> CategoryCounts {
                 }
             }
             RawColumn::Numbers(v) => {
-                for x in v.into_iter().filter(|x| !x.is_nan()) {
+                for x in v.into_iter().filter(|x| x.is_finite()) {
                     *m.entry(x.to_string()).or_default() += 1;
                 }
             }
@@ -137,6 +147,7 @@ fn category_counts(r: RawColumn, c: RawColumn) -> CategoryCounts {
         keys,
         reference,
         current,
+        missing,
     }
 }
 

@@ -45,8 +45,8 @@ use crate::stats::binning::{self, BinningRule};
 use crate::stats::categorical::{chi2_contingency, chisquare_goodness_of_fit, z_test_proportions};
 use crate::stats::inference::benjamini_hochberg;
 use crate::stats::two_sample::{
-    anderson_ksamp, cramervonmises_2samp, energy_distance, ks_2samp, wasserstein,
-    wasserstein_normed,
+    anderson_ksamp, cramervonmises_2samp, energy_distance, ks_2samp, ks_2samp_missing_last,
+    wasserstein, wasserstein_normed,
 };
 use crate::stats::{Sample, StatError, StatResult};
 use crate::summary::FeatureSummary;
@@ -90,12 +90,16 @@ pub enum ColumnValues {
     },
 }
 
-/// Counts per category on both sides, over the union of categories (sorted).
+/// Counts per category on both sides, over the union of categories (sorted), and the missing
+/// values of each side (kept apart: explicit methods drop them, the default decision counts them
+/// as a category of their own).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CategoryCounts {
     pub keys: Vec<String>,
     pub reference: Vec<u64>,
     pub current: Vec<u64>,
+    /// Missing values: `[reference, current]`.
+    pub missing: [u64; 2],
 }
 
 impl CategoryCounts {
@@ -108,6 +112,7 @@ impl CategoryCounts {
             keys: keys.into_iter().map(str::to_owned).collect(),
             reference: r,
             current: c,
+            missing: [0, 0],
         }
     }
 
@@ -121,6 +126,7 @@ impl CategoryCounts {
             keys: keys.into_iter().map(|k| k.0.to_string()).collect(),
             reference: r,
             current: c,
+            missing: [reference.dropped() as u64, current.dropped() as u64],
         }
     }
 
@@ -143,6 +149,21 @@ pub struct ColumnInput {
 }
 
 impl ColumnInput {
+    /// Missing (and non-finite) values on each side.
+    fn missing(&self) -> (u64, u64) {
+        match &self.values {
+            ColumnValues::Numeric { reference, current } => {
+                (reference.dropped() as u64, current.dropped() as u64)
+            }
+            ColumnValues::Categorical(c) => (c.missing[0], c.missing[1]),
+            ColumnValues::Summarised { reference, current } => (
+                reference.missing + reference.non_finite,
+                current.missing + current.non_finite,
+            ),
+        }
+    }
+
+    /// Values with a value on each side (what explicit methods compare).
     fn sizes(&self) -> (usize, usize) {
         match &self.values {
             ColumnValues::Numeric { reference, current } => (reference.len(), current.len()),
@@ -260,14 +281,22 @@ impl Default for Options {
             binning: BinningRule::default(),
             compat: Compat::Flywheel,
             min_samples: 30,
-            fdr: 0.05,
+            fdr: DEFAULT_FDR,
             drift_share: 0.5,
         }
     }
 }
 
-pub const NUMERIC_EFFECT_THRESHOLD: f64 = 0.1;
-pub const CATEGORICAL_EFFECT_THRESHOLD: f64 = 0.05;
+/// The default decision's effect threshold for numeric columns: KS D over the whole population
+/// (missing values included) of at least 0.01, i.e. at least 1 % of the population moved across
+/// some value (docs/STATISTICS.md says why).
+pub const NUMERIC_EFFECT_THRESHOLD: f64 = 0.01;
+/// The default decision's effect threshold for categorical and binary columns: a Jensen–Shannon
+/// distance (base 2, missing values as a category) of at least 0.02: a 3-point move between two
+/// large categories, or a new category at 1 % (docs/STATISTICS.md).
+pub const CATEGORICAL_EFFECT_THRESHOLD: f64 = 0.02;
+/// The default decision's false-discovery rate (Benjamini–Hochberg across the columns).
+pub const DEFAULT_FDR: f64 = 0.01;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -277,30 +306,97 @@ pub enum Decision {
     InsufficientData,
 }
 
-/// The result for one column.
+/// How a column's score is compared with its threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DriftWhen {
+    /// Effects and distances: drift when the score reaches the threshold.
+    #[serde(rename = ">=")]
+    AtLeast,
+    /// p-values: drift when the score is below the threshold.
+    #[serde(rename = "<")]
+    Below,
+    /// Evidently's KS rule: drift when the p-value is at most the threshold.
+    #[serde(rename = "<=")]
+    AtMost,
+}
+
+impl DriftWhen {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftWhen::AtLeast => ">=",
+            DriftWhen::Below => "<",
+            DriftWhen::AtMost => "<=",
+        }
+    }
+    fn passes(self, score: f64, threshold: f64) -> bool {
+        match self {
+            DriftWhen::AtLeast => score >= threshold,
+            DriftWhen::Below => score < threshold,
+            DriftWhen::AtMost => score <= threshold,
+        }
+    }
+}
+
+/// The result for one column. `docs/STATISTICS.md` defines every field in one table.
 #[derive(Debug, Clone, Serialize)]
 pub struct ColumnReport {
     pub column: String,
     pub kind: Kind,
+    /// The method whose statistic and p-value are reported: the one asked for, or under the
+    /// default decision its significance test (`ks` for numeric, `chisquare` otherwise).
     pub method: Method,
+    /// The method's own statistic: KS D, χ², z, A², CvM T, W1, normed W1, PSI, KL, JS, Hellinger
+    /// or energy distance.
     pub statistic: Option<f64>,
+    /// The method's p-value, unadjusted (tests only).
     pub p_value: Option<f64>,
+    /// The p-value adjusted by Benjamini–Hochberg across the columns compared together.
+    pub p_adjusted: Option<f64>,
+    /// The value compared with `threshold`.
+    pub score: Option<f64>,
+    /// What `score` is: `ks_d` / `ks_d_lower_bound` (sketches) or `jensenshannon` under the
+    /// default decision, `p_value` for explicit tests, else the distance's name.
+    pub score_name: &'static str,
     pub threshold: f64,
+    /// How `score` is compared with `threshold`.
+    pub drift_when: DriftWhen,
+    /// Default decision only: `p_adjusted` must also be at most this (the false-discovery rate).
+    pub alpha: Option<f64>,
     pub drifted: bool,
     pub decision: Decision,
+    /// Values on each side, missing ones excluded.
     pub n_reference: usize,
     pub n_current: usize,
-    /// Effect size and its threshold (default decision only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub effect: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub effect_threshold: Option<f64>,
-    /// Benjamini–Hochberg adjusted p-value of the significance test (default decision only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub p_adjusted: Option<f64>,
+    /// Missing or non-finite values on each side.
+    pub missing_reference: u64,
+    pub missing_current: u64,
     /// Why there is no statistic, when there is none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+impl ColumnReport {
+    /// How far past its threshold the score is (1 = at the threshold), comparable across
+    /// methods: `score / threshold` for effects and distances, the ratio of the decimal
+    /// logarithms for p-values. 0 without a score.
+    pub fn strength(&self) -> f64 {
+        match (self.score, self.drift_when) {
+            (None, _) => 0.0,
+            (Some(s), DriftWhen::AtLeast) => s / self.threshold.max(1e-12),
+            (Some(p), _) => -p.max(1e-300).log10() / -self.threshold.max(1e-300).log10(),
+        }
+    }
+
+    /// The `method` label of the drift metrics: what the score measures (`ks_d`,
+    /// `jensenshannon`, a distance), or the test whose p-value it is.
+    /// Stable across windows: a sketch's lower bound is labelled `ks_d` like the exact D.
+    pub fn score_label(&self) -> &'static str {
+        match self.score_name {
+            "p_value" => self.method.as_str(),
+            "ks_d_lower_bound" => "ks_d",
+            s => s,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -309,18 +405,6 @@ pub struct Report {
     pub drifted_columns: usize,
     pub share_drifted: f64,
     pub dataset_drift: bool,
-}
-
-/// The method the common default picks for a column (reference size and distinct values).
-pub fn auto_method(input: &ColumnInput) -> Method {
-    let (n_ref, _) = input.sizes();
-    match (input.kind, n_ref <= 1000) {
-        (Kind::Numeric, true) => Method::Ks,
-        (Kind::Numeric, false) => Method::WassersteinNormed,
-        (Kind::Categorical, true) => Method::Chisquare,
-        (Kind::Binary, true) => Method::Ztest,
-        (_, false) => Method::Jensenshannon,
-    }
 }
 
 /// Evidently's default method (registry `_get_default_stattest`), by reference size and the
@@ -390,7 +474,7 @@ fn binary_counts(c: &CategoryCounts) -> (u64, u64, u64, u64) {
     (n1 - z1, n1, n2 - z2, n2)
 }
 
-/// Compute one method on one column: (statistic, p-value).
+/// Compute one method on one column: (its statistic, its p-value for tests).
 pub fn compute(
     method: Method,
     input: &ColumnInput,
@@ -446,8 +530,8 @@ pub fn compute(
         Method::Auto => unreachable!("auto is resolved before compute"),
         Method::Ks if summarised.is_some() => {
             let (r, c) = summarised.ok_or_else(|| not_numeric("ks"))?;
-            let (_, p) = sketch::ks(r, c)?;
-            Ok((p, Some(p)))
+            let (d, p) = sketch::ks(r, c)?;
+            Ok((d, Some(p)))
         }
         Method::Wasserstein if summarised.is_some() => {
             let (r, c) = summarised.ok_or_else(|| not_numeric("wasserstein"))?;
@@ -463,7 +547,7 @@ pub fn compute(
         Method::Ks => {
             let (r, c) = numeric.ok_or_else(|| not_numeric("ks"))?;
             let k = ks_2samp(r, c)?;
-            Ok((k.p_value, Some(k.p_value)))
+            Ok((k.statistic, Some(k.p_value)))
         }
         Method::Wasserstein => {
             let (r, c) = numeric.ok_or_else(|| not_numeric("wasserstein"))?;
@@ -480,29 +564,31 @@ pub fn compute(
         Method::Anderson => {
             let (r, c) = numeric.ok_or_else(|| not_numeric("anderson"))?;
             let t = anderson_ksamp(r, c)?;
-            Ok((t.p_value.unwrap_or(f64::NAN), t.p_value))
+            Ok((t.statistic, t.p_value))
         }
         Method::Cramervonmises => {
             let (r, c) = numeric.ok_or_else(|| not_numeric("cramervonmises"))?;
             let t = cramervonmises_2samp(r, c)?;
-            Ok((t.p_value.unwrap_or(f64::NAN), t.p_value))
+            Ok((t.statistic, t.p_value))
         }
         Method::Chisquare => {
             let c = counts_of(&input.values)?;
-            let p = match compat {
-                Compat::Flywheel => chi2_contingency(&c.reference, &c.current, true)?.p_value,
-                Compat::Evidently => chisquare_goodness_of_fit(&c.reference, &c.current)?
-                    .p_value
-                    .unwrap_or(f64::NAN),
-            };
-            Ok((p, Some(p)))
+            Ok(match compat {
+                Compat::Flywheel => {
+                    let t = chi2_contingency(&c.reference, &c.current, true)?;
+                    (t.statistic, Some(t.p_value))
+                }
+                Compat::Evidently => {
+                    let t = chisquare_goodness_of_fit(&c.reference, &c.current)?;
+                    (t.statistic, t.p_value)
+                }
+            })
         }
         Method::Ztest => {
             let counts = counts_of(&input.values)?;
             let (x1, n1, x2, n2) = binary_counts(&counts);
             let t = z_test_proportions(x1, n1, x2, n2)?;
-            let p = t.p_value.unwrap_or(1.0);
-            Ok((p, Some(p)))
+            Ok((t.statistic, Some(t.p_value.unwrap_or(1.0))))
         }
         Method::Jensenshannon => {
             let b = binned()?;
@@ -553,34 +639,90 @@ fn not_numeric(m: &'static str) -> StatError {
     }
 }
 
-/// Effect size and significance p-value of the default decision.
-fn effect_and_significance(input: &ColumnInput) -> StatResult<(f64, f64, f64)> {
+/// The two gates of the default decision for one column.
+struct Gates {
+    /// The significance test and its statistic and p-value.
+    method: Method,
+    statistic: f64,
+    p_value: f64,
+    /// The effect compared with the threshold.
+    score: f64,
+    score_name: &'static str,
+    threshold: f64,
+}
+
+/// Effect and significance of the default decision, over the whole population of each side
+/// (missing values are a value of their own: a missing-rate change is a change).
+fn gates(input: &ColumnInput, effect_threshold: Option<f64>) -> StatResult<Gates> {
     match (&input.values, input.kind) {
         (ColumnValues::Numeric { reference, current }, Kind::Numeric) => {
-            let effect = wasserstein_normed(reference, current)?;
-            let p = ks_2samp(reference, current)?.p_value;
-            Ok((effect, NUMERIC_EFFECT_THRESHOLD, p))
+            let k = ks_2samp_missing_last(reference, current)?;
+            Ok(Gates {
+                method: Method::Ks,
+                statistic: k.statistic,
+                p_value: k.p_value,
+                score: k.statistic,
+                score_name: "ks_d",
+                threshold: effect_threshold.unwrap_or(NUMERIC_EFFECT_THRESHOLD),
+            })
         }
         (ColumnValues::Summarised { reference, current }, _) => {
-            let effect = sketch::wasserstein_normed(reference, current)?;
-            let (_, p) = sketch::ks(reference, current)?;
-            Ok((effect, NUMERIC_EFFECT_THRESHOLD, p))
+            // A sketch knows D within `err`: both gates use the lower bound, so that sketch error
+            // alone never reads as drift on a large window.
+            let (d, err) = sketch::ks_missing_last(reference, current)?;
+            let low = (d - err).max(0.0);
+            let n = |s: &FeatureSummary| s.sketch.count() + s.missing + s.non_finite;
+            Ok(Gates {
+                method: Method::Ks,
+                statistic: d,
+                p_value: sketch::ks_p_value(n(reference), n(current), low),
+                score: low,
+                score_name: if err > 0.0 {
+                    "ks_d_lower_bound"
+                } else {
+                    "ks_d"
+                },
+                threshold: effect_threshold.unwrap_or(NUMERIC_EFFECT_THRESHOLD),
+            })
         }
         _ => {
-            let b = counts_of(&input.values)?.binned();
-            let effect = binning::js_distance(&b.reference, &b.current, Some(2.0));
-            let p = chi2_contingency(&b.reference_counts, &b.current_counts, true)?.p_value;
-            Ok((effect, CATEGORICAL_EFFECT_THRESHOLD, p))
+            let c = counts_of(&input.values)?;
+            // Missing values as one more category.
+            let (mut r, mut k) = (c.reference.clone(), c.current.clone());
+            if c.missing != [0, 0] {
+                r.push(c.missing[0]);
+                k.push(c.missing[1]);
+            }
+            let b = binning::Binned::from_counts(r, k);
+            let t = chi2_contingency(&b.reference_counts, &b.current_counts, true)?;
+            Ok(Gates {
+                method: Method::Chisquare,
+                statistic: t.statistic,
+                p_value: t.p_value,
+                score: binning::js_distance(&b.reference, &b.current, Some(2.0)),
+                score_name: "jensenshannon",
+                threshold: effect_threshold.unwrap_or(CATEGORICAL_EFFECT_THRESHOLD),
+            })
         }
     }
 }
 
-/// Decide one column (before the Benjamini–Hochberg step); returns the report and, for the
-/// default decision, the raw p-value of the significance test.
-fn decide_column(input: &ColumnInput, opts: &Options) -> (ColumnReport, Option<f64>) {
+/// The name of a method's statistic when it is the score (distances).
+fn distance_name(m: Method) -> &'static str {
+    m.as_str()
+}
+
+/// Decide one column before the Benjamini–Hochberg step (which [`compare`] applies to every
+/// column with a p-value).
+fn decide_column(input: &ColumnInput, opts: &Options) -> ColumnReport {
     let (nr, nc) = input.sizes();
+    let (mr, mc) = input.missing();
+    let default_decision = opts.method == Method::Auto && opts.compat == Compat::Flywheel;
     let method = match (opts.method, opts.compat) {
-        (Method::Auto, Compat::Flywheel) => auto_method(input),
+        (Method::Auto, Compat::Flywheel) => match input.kind {
+            Kind::Numeric => Method::Ks,
+            _ => Method::Chisquare,
+        },
         (Method::Auto, Compat::Evidently) => evidently_method(input),
         (m, _) => m,
     };
@@ -588,77 +730,84 @@ fn decide_column(input: &ColumnInput, opts: &Options) -> (ColumnReport, Option<f
         (Method::Auto, _) | (_, None) => default_threshold(method),
         (_, Some(t)) => t,
     };
+    let drift_when = if !method.is_test() || default_decision {
+        DriftWhen::AtLeast
+    } else if opts.compat == Compat::Evidently && method == Method::Ks {
+        // Evidently's KS rule is p ≤ threshold; every other test, p < threshold.
+        DriftWhen::AtMost
+    } else {
+        DriftWhen::Below
+    };
     let mut rep = ColumnReport {
         column: input.name.clone(),
         kind: input.kind,
         method,
         statistic: None,
         p_value: None,
+        p_adjusted: None,
+        score: None,
+        score_name: if method.is_test() && !default_decision {
+            "p_value"
+        } else {
+            distance_name(method)
+        },
         threshold,
+        drift_when,
+        alpha: default_decision.then_some(opts.fdr),
         drifted: false,
         decision: Decision::InsufficientData,
         n_reference: nr,
         n_current: nc,
-        effect: None,
-        effect_threshold: None,
-        p_adjusted: None,
+        missing_reference: mr,
+        missing_current: mc,
         note: None,
+    };
+    // The default decision counts missing values (a side that went all-missing is a change);
+    // explicit methods compare the values present.
+    let (sr, sc) = if default_decision {
+        (nr + mr as usize, nc + mc as usize)
+    } else {
+        (nr, nc)
     };
     let min = if opts.compat == Compat::Evidently {
         1
     } else {
         opts.min_samples.max(1)
     };
-    if nr < min || nc < min {
+    if sr < min || sc < min {
         rep.note = Some(format!(
-            "fewer than {min} values on a side (reference {nr}, current {nc})"
+            "fewer than {min} values on a side (reference {sr}, current {sc})"
         ));
-        return (rep, None);
+        return rep;
     }
-    // The default decision: effect and significance first; the selected method's statistic is
-    // one of them except for the z-test.
-    if opts.method == Method::Auto && opts.compat == Compat::Flywheel {
-        match effect_and_significance(input) {
-            Ok((effect, eth, p)) => {
-                let stat = match method {
-                    Method::Ks | Method::Chisquare => Ok((p, Some(p))),
-                    Method::WassersteinNormed | Method::Jensenshannon => Ok((effect, None)),
-                    m => compute(m, input, opts.binning, opts.compat),
-                };
-                match stat {
-                    Ok((s, pv)) => {
-                        rep.statistic = Some(s);
-                        rep.p_value = pv;
-                    }
-                    Err(e) => rep.note = Some(e.to_string()),
-                }
-                rep.effect = Some(effect);
-                rep.effect_threshold = Some(opts.threshold.unwrap_or(eth));
+    if default_decision {
+        match gates(input, opts.threshold) {
+            Ok(g) => {
+                rep.method = g.method;
+                rep.statistic = Some(g.statistic);
+                rep.p_value = Some(g.p_value);
+                rep.score = Some(g.score);
+                rep.score_name = g.score_name;
+                rep.threshold = g.threshold;
+                // Decided (and possibly drifted) once the p-values are adjusted.
                 rep.decision = Decision::NoDrift;
-                return (rep, Some(p));
             }
-            Err(e) => {
-                rep.note = Some(e.to_string());
-                return (rep, None);
-            }
+            Err(e) => rep.note = Some(e.to_string()),
         }
+        return rep;
     }
     match compute(method, input, opts.binning, opts.compat) {
         Ok((stat, p)) => {
             rep.statistic = Some(stat);
             rep.p_value = p;
-            let passes = if method.is_test() {
-                // Evidently's KS rule is p ≤ threshold; every other test, p < threshold.
-                if opts.compat == Compat::Evidently && method == Method::Ks {
-                    stat <= threshold
-                } else {
-                    stat < threshold
-                }
+            let score = if method.is_test() {
+                p.unwrap_or(f64::NAN)
             } else {
-                stat >= threshold
+                stat
             };
-            rep.drifted = passes;
-            rep.decision = if passes {
+            rep.score = Some(score);
+            rep.drifted = drift_when.passes(score, threshold);
+            rep.decision = if rep.drifted {
                 Decision::Drift
             } else {
                 Decision::NoDrift
@@ -668,35 +817,36 @@ fn decide_column(input: &ColumnInput, opts: &Options) -> (ColumnReport, Option<f
             rep.note = Some(e.to_string());
         }
     }
-    (rep, None)
+    rep
 }
 
-/// Decide every column (in parallel) and the dataset.
+/// Decide every column (in parallel) and the dataset. Every p-value is adjusted by
+/// Benjamini–Hochberg across the columns; the default decision needs the adjusted p-value at
+/// most `fdr` *and* the effect at its threshold, explicit tests decide on their raw p-value (as
+/// the method is defined) and report the adjusted one beside it.
 pub fn compare(columns: &[ColumnInput], opts: &Options) -> Report {
     use rayon::prelude::*;
-    let decided: Vec<(ColumnReport, Option<f64>)> =
+    let mut reports: Vec<ColumnReport> =
         columns.par_iter().map(|c| decide_column(c, opts)).collect();
-    let tests: Vec<(usize, f64)> = decided
+    let tests: Vec<(usize, f64)> = reports
         .iter()
         .enumerate()
-        .filter_map(|(i, (_, p))| p.map(|p| (i, p)))
+        .filter_map(|(i, r)| r.p_value.map(|p| (i, p)))
         .collect();
-    let mut reports: Vec<ColumnReport> = decided.into_iter().map(|(r, _)| r).collect();
     if !tests.is_empty() {
         let adjusted = benjamini_hochberg(&tests.iter().map(|t| t.1).collect::<Vec<_>>());
         for ((i, _), q) in tests.iter().zip(adjusted) {
             let r = &mut reports[*i];
             r.p_adjusted = Some(q);
-            let big = r
-                .effect
-                .zip(r.effect_threshold)
-                .is_some_and(|(e, t)| e >= t);
-            r.drifted = big && q <= opts.fdr;
-            r.decision = if r.drifted {
-                Decision::Drift
-            } else {
-                Decision::NoDrift
-            };
+            if let Some(alpha) = r.alpha {
+                let big = r.score.is_some_and(|e| r.drift_when.passes(e, r.threshold));
+                r.drifted = big && q <= alpha;
+                r.decision = if r.drifted {
+                    Decision::Drift
+                } else {
+                    Decision::NoDrift
+                };
+            }
         }
     }
     let decided = reports

@@ -105,7 +105,10 @@ pub struct FeatureResult {
 pub struct TopDrifted {
     pub class: String,
     pub feature: String,
-    pub effect: Option<f64>,
+    /// The value compared with `threshold` (see `ColumnReport`).
+    pub score: Option<f64>,
+    pub score_name: String,
+    pub threshold: f64,
     pub statistic: Option<f64>,
     pub method: super::Method,
     /// Drifted in at least N of the last M windows.
@@ -257,6 +260,7 @@ fn column(name: &str, r: &FeatureSummary, c: &FeatureSummary) -> Option<ColumnIn
             reference: keys.iter().map(|k| count(r, k)).collect(),
             current: keys.iter().map(|k| count(c, k)).collect(),
             keys: keys.iter().map(|k| (*k).to_owned()).collect(),
+            missing: [r.missing, c.missing],
         })
     } else {
         return None;
@@ -392,12 +396,12 @@ impl Job for DriftJob {
                 drifted as f64 / decided_n as f64
             };
             let dataset_drift = decided_n > 0 && share >= self.monitor.options.drift_share;
-            let effect = |r: &ColumnReport| r.effect.or(r.statistic).unwrap_or(0.0);
             let mut ranked: Vec<&(FeatureResult, &ColumnReport)> = features.iter().collect();
             ranked.sort_by(|a, b| {
                 b.0.alerting
                     .cmp(&a.0.alerting)
-                    .then(effect(b.1).total_cmp(&effect(a.1)))
+                    .then(b.1.drifted.cmp(&a.1.drifted))
+                    .then(b.1.strength().total_cmp(&a.1.strength()))
                     .then(a.0.feature.cmp(&b.0.feature))
             });
             let top_drifted: Vec<TopDrifted> = ranked
@@ -407,7 +411,9 @@ impl Job for DriftJob {
                 .map(|(f, r)| TopDrifted {
                     class: f.class.clone(),
                     feature: f.feature.clone(),
-                    effect: r.effect,
+                    score: r.score,
+                    score_name: r.score_name.to_owned(),
+                    threshold: r.threshold,
                     statistic: r.statistic,
                     method: r.method,
                     alerting: f.alerting,
@@ -440,13 +446,9 @@ impl Job for DriftJob {
                     .map(|(f, r)| DriftSeries {
                         feature: f.feature.clone(),
                         kind: f.class.clone(),
-                        method: match (r.effect, r.kind) {
-                            (Some(_), Kind::Numeric) => "wasserstein_normed".into(),
-                            (Some(_), _) => "jensenshannon".into(),
-                            (None, _) => r.method.as_str().into(),
-                        },
-                        score: r.effect.or(r.statistic),
-                        threshold: r.effect_threshold.unwrap_or(r.threshold),
+                        method: r.score_label().into(),
+                        score: r.score,
+                        threshold: r.threshold,
                         p_value: r.p_adjusted.or(r.p_value),
                         alerting: f.alerting,
                     })

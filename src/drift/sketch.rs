@@ -146,6 +146,36 @@ pub fn ks(r: &FeatureSummary, c: &FeatureSummary) -> StatResult<(f64, f64)> {
     Ok((d, special::kstwo_sf(en.round().max(1.0) as u64, d)))
 }
 
+/// KS over the whole population of each summary, missing and non-finite values counted as one
+/// value above every finite one (as [`crate::stats::two_sample::ks_2samp_missing_last`] on raw
+/// values): `(D, error)`, where the exact D lies within `error` of it (the sum of the two
+/// sketches' rank errors, 0 while both are exact).
+pub fn ks_missing_last(r: &FeatureSummary, c: &FeatureSummary) -> StatResult<(f64, f64)> {
+    let absent = |s: &FeatureSummary| s.missing + s.non_finite;
+    let (tr, tc) = (r.sketch.count() + absent(r), c.sketch.count() + absent(c));
+    if tr == 0 || tc == 0 {
+        return undefined("ks", "both summaries need at least one value");
+    }
+    let scale = |s: &FeatureSummary, t: u64| s.sketch.count() as f64 / t as f64;
+    let (sr, sc) = (scale(r, tr), scale(c, tc));
+    let mut d = 0.0f64;
+    if r.sketch.count() > 0 && c.sketch.count() > 0 {
+        let (a, b) = cdfs(r, c)?;
+        walk(&a, &b, |_, _, fr, fc| d = d.max((fr * sr - fc * sc).abs()));
+    }
+    // The finite shares (the CDFs just below +∞), which the walk may not reach when a side has
+    // no finite value.
+    d = d.max((sr - sc).abs());
+    Ok((d, r.sketch.rank_error() * sr + c.sketch.rank_error() * sc))
+}
+
+/// The asymptotic two-sided KS p-value of `d` for populations of `n1` and `n2`.
+pub fn ks_p_value(n1: u64, n2: u64, d: f64) -> f64 {
+    let (n1, n2) = (n1 as f64, n2 as f64);
+    let en = n1 * n2 / (n1 + n2);
+    special::kstwo_sf(en.round().max(1.0) as u64, d)
+}
+
 /// W1 between two summaries.
 pub fn wasserstein(r: &FeatureSummary, c: &FeatureSummary) -> StatResult<f64> {
     let (a, b) = cdfs(r, c)?;

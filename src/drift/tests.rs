@@ -72,7 +72,8 @@ fn evidently_default_matches_the_oracles() {
         let col = &rep.columns[0];
         assert_eq!(col.method, want_method, "{file}");
         let want = e["value"].as_f64().expect("value");
-        let got = col.statistic.expect("statistic");
+        // The value Evidently compares with its threshold is the score (a p-value for tests).
+        let got = col.score.expect("score");
         assert!(
             (got - want).abs() <= 1e-9 * want.abs() || (got - want).abs() < 1e-12,
             "{file}: {got} vs {want}"
@@ -86,6 +87,99 @@ fn evidently_default_matches_the_oracles() {
         checked += 1;
     }
     assert!(checked >= 20);
+}
+
+/// Every explicit method reports its own statistic and its raw p-value, each checked against
+/// scipy separately (a p-value in `statistic` fails here).
+#[test]
+fn explicit_methods_report_their_statistic_and_p_value_apart() {
+    let dir = crate::stats::tests::oracle_dir();
+    let index: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("index.json")).expect("oracle index"),
+    )
+    .expect("json");
+    let close = |got: f64, want: f64, rel: f64| {
+        (got - want).abs() <= rel * want.abs() || (got - want).abs() < 1e-12
+    };
+    let mut checked = 0;
+    for case in index["cases"].as_array().expect("cases") {
+        let file = case["file"].as_str().expect("file");
+        let d: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join(file)).expect("case"))
+                .expect("json");
+        let e = &d["expected"];
+        let kind = match d["kind"].as_str() {
+            Some("numeric") => Kind::Numeric,
+            Some("binary") => Kind::Binary,
+            _ => Kind::Categorical,
+        };
+        let input = input_from(file, kind, &d["reference"], &d["current"]);
+        let methods: &[(Method, &str, Option<&str>)] = match kind {
+            Kind::Numeric => &[
+                (Method::Ks, "ks_statistic", Some("ks_pvalue")),
+                (
+                    Method::Anderson,
+                    "anderson_ksamp_statistic",
+                    Some("anderson_ksamp_pvalue"),
+                ),
+                (Method::Cramervonmises, "cvm_statistic", Some("cvm_pvalue")),
+                (Method::Wasserstein, "wasserstein", None),
+                (Method::Energy, "energy_distance", None),
+            ],
+            Kind::Binary => &[
+                (
+                    Method::Chisquare,
+                    "chi2_contingency",
+                    Some("chi2_contingency_pvalue"),
+                ),
+                (Method::Ztest, "z_test_statistic", Some("z_test_pvalue")),
+            ],
+            Kind::Categorical => &[(
+                Method::Chisquare,
+                "chi2_contingency",
+                Some("chi2_contingency_pvalue"),
+            )],
+        };
+        for (m, stat_key, p_key) in methods {
+            let (Some(want_stat), want_p) = (
+                e[*stat_key]["value"].as_f64(),
+                p_key.map(|k| e[k]["value"].as_f64()),
+            ) else {
+                continue; // scipy refuses this input
+            };
+            let opts = Options {
+                method: *m,
+                min_samples: 1,
+                ..Options::default()
+            };
+            let col = &compare(std::slice::from_ref(&input), &opts).columns[0];
+            let got = col.statistic.unwrap_or(f64::NAN);
+            assert!(
+                close(got, want_stat, 1e-9),
+                "{file} {m:?} statistic {got} vs {want_stat}"
+            );
+            match want_p {
+                Some(Some(wp)) => {
+                    let gp = col.p_value.expect("p-value");
+                    assert!(close(gp, wp, 1e-6), "{file} {m:?} p {gp} vs {wp}");
+                    assert_eq!(
+                        col.score,
+                        Some(gp),
+                        "{file} {m:?}: a test's score is its p-value"
+                    );
+                    assert_eq!(col.score_name, "p_value");
+                    assert_eq!(col.p_adjusted, Some(gp), "one column: BH leaves p as it is");
+                }
+                Some(None) => {}
+                None => {
+                    assert_eq!(col.p_value, None, "{file} {m:?}: a distance has no p-value");
+                    assert_eq!(col.score, Some(got));
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 60, "checked {checked}");
 }
 
 fn to_inputs(reference: &synth::SynthTable, current: &synth::SynthTable) -> Vec<ColumnInput> {
@@ -118,7 +212,7 @@ fn default_decision_finds_exactly_the_drifted_columns() {
             let detail: Vec<String> = rep
                 .columns
                 .iter()
-                .map(|c| format!("{} effect={:?} q={:?}", c.column, c.effect, c.p_adjusted))
+                .map(|c| format!("{} score={:?} q={:?}", c.column, c.score, c.p_adjusted))
                 .collect();
             assert_eq!(
                 flagged,

@@ -75,10 +75,17 @@ fn csv_json_output_and_fail_on_drift() {
             "method",
             "statistic",
             "p_value",
+            "p_adjusted",
+            "score",
+            "score_name",
             "threshold",
+            "drift_when",
+            "alpha",
             "drifted",
             "n_reference",
             "n_current",
+            "missing_reference",
+            "missing_current",
         ] {
             assert!(c.get(k).is_some(), "{k} missing in {c}");
         }
@@ -143,9 +150,31 @@ fn methods_columns_overrides_and_compat() {
         assert_eq!(code, Some(0), "{m}: {err}");
         let v: serde_json::Value = serde_json::from_str(&out).expect("json");
         assert_eq!(v["columns"].as_array().map(Vec::len), Some(1), "{m}");
-        assert_eq!(v["columns"][0]["method"], m);
-        assert!(v["columns"][0]["statistic"].is_number(), "{m}: {out}");
+        let col = &v["columns"][0];
+        assert_eq!(col["method"], m);
+        assert!(col["statistic"].is_number(), "{m}: {out}");
+        // The value compared with the threshold is the score: the p-value for tests, the
+        // distance itself otherwise; the statistic is always the method's own.
+        if ["ks", "anderson", "cramervonmises"].contains(&m) {
+            assert_eq!(col["score"], col["p_value"], "{m}: {col}");
+            assert_ne!(col["statistic"], col["p_value"], "{m}: {col}");
+            assert_eq!(col["drift_when"], "<");
+        } else {
+            assert_eq!(col["score"], col["statistic"], "{m}: {col}");
+            assert!(col["p_value"].is_null(), "{m}: {col}");
+            assert_eq!(col["drift_when"], ">=");
+        }
     }
+    // KS reports D (an age shift of 3 in 50 evenly spread ages moves 6 % of the mass).
+    let v = report(
+        &[
+            &["--reference", rs, "--current", cs, "--columns", "age"][..],
+            &["--method", "ks"],
+        ]
+        .concat(),
+    );
+    let d = v["columns"][0]["statistic"].as_f64().expect("D");
+    assert!((d - 0.06).abs() < 1e-9, "{v}");
     // --categorical turns a numeric column into categories.
     let base = ["--reference", rs, "--current", cs, "--columns", "age"];
     let v = report(&[&base[..], &["--categorical", "age"]].concat());

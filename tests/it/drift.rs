@@ -253,7 +253,7 @@ async fn scheduled_runs_flag_exactly_the_drifted_features_from_the_right_window(
             .unwrap_or_else(|| panic!("no {prefix} in\n{text}"))
             .to_owned()
     };
-    assert!(line("flywheel_drift_detected{feature=\"f2\",kind=\"input\",method=\"wasserstein_normed\",model=\"shop\",monitor=\"hourly\"}").ends_with(" 1"));
+    assert!(line("flywheel_drift_detected{feature=\"f2\",kind=\"input\",method=\"ks_d\",model=\"shop\",monitor=\"hourly\"}").ends_with(" 1"));
     assert!(line("flywheel_drift_detected{feature=\"country\",kind=\"input\",method=\"jensenshannon\",model=\"shop\",monitor=\"hourly\"}").ends_with(" 1"));
     assert!(line("flywheel_drift_detected{feature=\"f0\",").ends_with(" 0"));
     assert!(
