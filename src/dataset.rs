@@ -459,8 +459,9 @@ impl From<crate::synth::SynthTable> for Table {
                         RawColumn::Numbers(v.into_iter().map(|x| x.unwrap_or(f64::NAN)).collect())
                     }
                     crate::synth::SynthColumn::Categorical(v) => {
+                        // An empty string is a missing value, as an empty CSV cell is.
                         let mut l = Labels::default();
-                        v.iter().for_each(|s| l.push(Some(s)));
+                        v.iter().for_each(|s| l.push((!s.is_empty()).then_some(s.as_str())));
                         RawColumn::Labels(l)
                     }
                 })

@@ -36,6 +36,7 @@
 //! goodness-of-fit chi-square, and thresholds; no minimum sample size and no second gate.
 
 pub mod baseline;
+pub mod bench;
 pub mod columns;
 pub mod monitor;
 pub mod run;
@@ -292,11 +293,11 @@ impl Default for Options {
 /// some value (docs/STATISTICS.md says why).
 pub const NUMERIC_EFFECT_THRESHOLD: f64 = 0.01;
 /// The default decision's effect threshold for categorical and binary columns: a Jensen–Shannon
-/// distance (base 2, missing values as a category) of at least 0.02: a 3-point move between two
-/// large categories, or a new category at 1 % (docs/STATISTICS.md).
-pub const CATEGORICAL_EFFECT_THRESHOLD: f64 = 0.02;
+/// distance (base 2, missing values as a category) of at least 0.01, about a 1.2-point move
+/// between two halves of a binary column; a new category at 1 % is 0.07 (docs/STATISTICS.md).
+pub const CATEGORICAL_EFFECT_THRESHOLD: f64 = 0.01;
 /// The default decision's false-discovery rate (Benjamini–Hochberg across the columns).
-pub const DEFAULT_FDR: f64 = 0.01;
+pub const DEFAULT_FDR: f64 = 0.005;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -342,13 +343,16 @@ impl DriftWhen {
 pub struct ColumnReport {
     pub column: String,
     pub kind: Kind,
-    /// The method whose statistic and p-value are reported: the one asked for, or under the
-    /// default decision its significance test (`ks` for numeric, `chisquare` otherwise).
+    /// The method the column was decided with (`auto`: the default decision).
     pub method: Method,
     /// The method's own statistic: KS D, χ², z, A², CvM T, W1, normed W1, PSI, KL, JS, Hellinger
-    /// or energy distance.
+    /// or energy distance; under the default decision KS D (numeric) or χ² (categorical).
     pub statistic: Option<f64>,
-    /// The method's p-value, unadjusted (tests only).
+    /// What `statistic` is: `ks_d`, `chi2`, `z`, `anderson_a2`, `cvm_t` or the distance's name.
+    pub statistic_name: &'static str,
+    /// The p-value, unadjusted: the method's (tests only); under the default decision the
+    /// significance test's (numeric: twice the smaller of the KS and the binned chi-square
+    /// p-values).
     pub p_value: Option<f64>,
     /// The p-value adjusted by Benjamini–Hochberg across the columns compared together.
     pub p_adjusted: Option<f64>,
@@ -641,9 +645,9 @@ fn not_numeric(m: &'static str) -> StatError {
 
 /// The two gates of the default decision for one column.
 struct Gates {
-    /// The significance test and its statistic and p-value.
-    method: Method,
+    /// The significance statistic and the p-value of the significance test.
     statistic: f64,
+    statistic_name: &'static str,
     p_value: f64,
     /// The effect compared with the threshold.
     score: f64,
@@ -651,19 +655,40 @@ struct Gates {
     threshold: f64,
 }
 
+/// Reference-quantile bins of the default decision's binned test.
+pub const SIGNIFICANCE_BINS: usize = 20;
+
 /// Effect and significance of the default decision, over the whole population of each side
 /// (missing values are a value of their own: a missing-rate change is a change).
+///
+/// * Numeric: the effect is KS D; significance is the smaller of two p-values, doubled
+///   (Bonferroni): KS, which sees shifts of the bulk, and chi-square over 20 reference-quantile
+///   bins plus a missing cell, which sees what KS is slow to see (a heavier tail, a new value of
+///   an integer column, a change of the missing rate).
+/// * From summaries: the sketch's lower bound of D, and KS on it; the second test is chi-square
+///   on the exact counts of missing values (a sketch's bin counts are approximate, so a binned
+///   test on them would read sketch error as drift).
+/// * Categorical and binary: the effect is the Jensen–Shannon distance (base 2), significance
+///   chi-square homogeneity, both with missing values as a category.
 fn gates(input: &ColumnInput, effect_threshold: Option<f64>) -> StatResult<Gates> {
+    let numeric_threshold = effect_threshold.unwrap_or(NUMERIC_EFFECT_THRESHOLD);
     match (&input.values, input.kind) {
         (ColumnValues::Numeric { reference, current }, Kind::Numeric) => {
             let k = ks_2samp_missing_last(reference, current)?;
+            let edges = binning::quantile_edges(reference, SIGNIFICANCE_BINS);
+            let cells = |s: &Sample| {
+                let mut c = binning::counts_right_closed(s, &edges);
+                c.push(s.dropped() as u64);
+                c
+            };
+            let chi = chi2_contingency(&cells(reference), &cells(current), true)?;
             Ok(Gates {
-                method: Method::Ks,
                 statistic: k.statistic,
-                p_value: k.p_value,
+                statistic_name: "ks_d",
+                p_value: (2.0 * k.p_value.min(chi.p_value)).min(1.0),
                 score: k.statistic,
                 score_name: "ks_d",
-                threshold: effect_threshold.unwrap_or(NUMERIC_EFFECT_THRESHOLD),
+                threshold: numeric_threshold,
             })
         }
         (ColumnValues::Summarised { reference, current }, _) => {
@@ -671,18 +696,26 @@ fn gates(input: &ColumnInput, effect_threshold: Option<f64>) -> StatResult<Gates
             // alone never reads as drift on a large window.
             let (d, err) = sketch::ks_missing_last(reference, current)?;
             let low = (d - err).max(0.0);
-            let n = |s: &FeatureSummary| s.sketch.count() + s.missing + s.non_finite;
+            let absent = |s: &FeatureSummary| s.missing + s.non_finite;
+            let n = |s: &FeatureSummary| s.sketch.count() + absent(s);
+            let p_ks = sketch::ks_p_value(n(reference), n(current), low);
+            let p_value = if absent(reference) + absent(current) == 0 {
+                p_ks
+            } else {
+                let chi = chi2_contingency(
+                    &[reference.sketch.count(), absent(reference)],
+                    &[current.sketch.count(), absent(current)],
+                    true,
+                )?;
+                (2.0 * p_ks.min(chi.p_value)).min(1.0)
+            };
             Ok(Gates {
-                method: Method::Ks,
                 statistic: d,
-                p_value: sketch::ks_p_value(n(reference), n(current), low),
+                statistic_name: "ks_d",
+                p_value,
                 score: low,
-                score_name: if err > 0.0 {
-                    "ks_d_lower_bound"
-                } else {
-                    "ks_d"
-                },
-                threshold: effect_threshold.unwrap_or(NUMERIC_EFFECT_THRESHOLD),
+                score_name: if err > 0.0 { "ks_d_lower_bound" } else { "ks_d" },
+                threshold: numeric_threshold,
             })
         }
         _ => {
@@ -696,14 +729,26 @@ fn gates(input: &ColumnInput, effect_threshold: Option<f64>) -> StatResult<Gates
             let b = binning::Binned::from_counts(r, k);
             let t = chi2_contingency(&b.reference_counts, &b.current_counts, true)?;
             Ok(Gates {
-                method: Method::Chisquare,
                 statistic: t.statistic,
+                statistic_name: "chi2",
                 p_value: t.p_value,
                 score: binning::js_distance(&b.reference, &b.current, Some(2.0)),
                 score_name: "jensenshannon",
                 threshold: effect_threshold.unwrap_or(CATEGORICAL_EFFECT_THRESHOLD),
             })
         }
+    }
+}
+
+/// The name of a method's own statistic.
+fn statistic_name(m: Method) -> &'static str {
+    match m {
+        Method::Ks => "ks_d",
+        Method::Chisquare => "chi2",
+        Method::Ztest => "z",
+        Method::Anderson => "anderson_a2",
+        Method::Cramervonmises => "cvm_t",
+        m => m.as_str(),
     }
 }
 
@@ -719,10 +764,7 @@ fn decide_column(input: &ColumnInput, opts: &Options) -> ColumnReport {
     let (mr, mc) = input.missing();
     let default_decision = opts.method == Method::Auto && opts.compat == Compat::Flywheel;
     let method = match (opts.method, opts.compat) {
-        (Method::Auto, Compat::Flywheel) => match input.kind {
-            Kind::Numeric => Method::Ks,
-            _ => Method::Chisquare,
-        },
+        (Method::Auto, Compat::Flywheel) => Method::Auto,
         (Method::Auto, Compat::Evidently) => evidently_method(input),
         (m, _) => m,
     };
@@ -743,6 +785,7 @@ fn decide_column(input: &ColumnInput, opts: &Options) -> ColumnReport {
         kind: input.kind,
         method,
         statistic: None,
+        statistic_name: statistic_name(method),
         p_value: None,
         p_adjusted: None,
         score: None,
@@ -783,8 +826,8 @@ fn decide_column(input: &ColumnInput, opts: &Options) -> ColumnReport {
     if default_decision {
         match gates(input, opts.threshold) {
             Ok(g) => {
-                rep.method = g.method;
                 rep.statistic = Some(g.statistic);
+                rep.statistic_name = g.statistic_name;
                 rep.p_value = Some(g.p_value);
                 rep.score = Some(g.score);
                 rep.score_name = g.score_name;

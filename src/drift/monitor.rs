@@ -66,7 +66,7 @@ impl Default for RawMonitor {
             methods: Default::default(),
             threshold: None,
             min_samples: 100,
-            fdr: 0.05,
+            fdr: super::DEFAULT_FDR,
             drift_share: 0.5,
             persistence: [2, 3],
             max_catch_up: 24,

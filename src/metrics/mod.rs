@@ -178,7 +178,7 @@ impl Metrics {
         let drift_score = GaugeVec::new(
             Opts::new(
                 "flywheel_drift_score",
-                "Drift of a feature in the latest window: the effect size (normed Wasserstein, Jensen-Shannon) under the default decision, else the method's statistic. Top features by effect per model.",
+                "Drift score of a feature in the latest window, the value compared with flywheel_drift_threshold: the effect under the default decision (method ks_d: KS D over the whole population; jensenshannon: JS distance of the shares), else the method's p-value or distance. The features furthest past their thresholds per model.",
             ),
             feature_labels,
         )?;
@@ -192,7 +192,7 @@ impl Metrics {
         let drift_p_value = GaugeVec::new(
             Opts::new(
                 "flywheel_drift_p_value",
-                "p-value of the feature's drift test in the latest window (Benjamini-Hochberg adjusted under the default decision).",
+                "p-value of the feature's drift test in the latest window, Benjamini-Hochberg adjusted across the model's features.",
             ),
             feature_labels,
         )?;

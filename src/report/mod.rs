@@ -188,7 +188,7 @@ pub async fn build(
             json!({"metric": name, "this_week": c, "previous_week": o, "change": change, "percent": is_pct})
         })
         .collect();
-        // Drift in the week: per feature, windows drifted and the largest effect.
+        // Drift in the week: per feature, windows drifted and the largest score.
         let drift_rows = store
             .results(&ResultQuery {
                 job_prefix: Some("drift:".into()),
@@ -209,9 +209,10 @@ pub async fn build(
             if r.data["decision"] == "drift" {
                 e.0 += 1;
             }
-            let eff = r.data["effect"]
+            // The score compared with the threshold (rows written before it existed: the effect).
+            let eff = r.data["score"]
                 .as_f64()
-                .or(r.data["statistic"].as_f64())
+                .or(r.data["effect"].as_f64())
                 .unwrap_or(0.0);
             if r.data["decision"] == "drift" && eff > e.2 {
                 e.2 = eff;
@@ -523,7 +524,7 @@ fn markdown(week: &IsoWeek, headline: &str, sections: &[Value]) -> String {
         } else {
             let _ = writeln!(
                 m,
-                "| feature | windows drifted | largest effect |\n|---|---|---|"
+                "| feature | windows drifted | largest score |\n|---|---|---|"
             );
             for f in feats {
                 let _ = writeln!(
@@ -623,7 +624,7 @@ fn html(week: &IsoWeek, headline: &str, sections: &[Value]) -> String {
             h.push_str("<p>No feature drifted.</p>\n");
         } else {
             h.push_str(
-                "<table><tr><th>feature</th><th>windows drifted</th><th>largest effect</th></tr>\n",
+                "<table><tr><th>feature</th><th>windows drifted</th><th>largest score</th></tr>\n",
             );
             for f in feats {
                 let _ = writeln!(

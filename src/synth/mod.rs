@@ -9,6 +9,8 @@
 //! 0.6), a 10 % Poisson rate change (3 → 3.3), and two category-frequency shifts. Two undrifted
 //! columns have 1 % missing values.
 
+pub mod families;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Exp, LogNormal, Normal, Poisson, StudentT};
