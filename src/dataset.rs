@@ -1,6 +1,12 @@
-//! Reading a dataset for `flywheel compare`: CSV with a header row (an empty cell is missing),
+//! Reading a dataset for `flywheel compare` and baseline uploads: CSV with a header row,
 //! NDJSON (one object per line), or Parquet, chosen by the file extension. Columns are typed
 //! here: numbers (with missing), or text/boolean values (with missing).
+//!
+//! Datasets as people write them: the usual missing-value markers (pandas' list: `NA`, `N/A`,
+//! `null`, `NaN`, `None`, `#N/A`...) are missing values, not text, in CSV cells and NDJSON
+//! strings ([`ReadOptions::na_values`] changes the list); the CSV delimiter is detected from the
+//! header row (`,` `;` tab or `|`) unless given; and when a column that looks numeric is kept as
+//! categorical, [`Table::notes`] says which values kept it from being numeric.
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
@@ -77,10 +83,64 @@ impl RawColumn {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Table {
     pub names: Vec<String>,
     pub columns: Vec<RawColumn>,
+    /// What a reader should know about how columns were typed (one line each), e.g. a column
+    /// kept as categorical because of a few non-numeric values.
+    pub notes: Vec<String>,
+}
+
+/// The missing-value markers of pandas' `read_csv` (`na_values` defaults).
+pub const DEFAULT_NA_VALUES: &[&str] = &[
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+];
+
+/// How text datasets are read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadOptions {
+    /// Cell values (after trimming) read as missing. Default: [`DEFAULT_NA_VALUES`].
+    pub na_values: Vec<String>,
+    /// The CSV delimiter; `None`: detected from the header row.
+    pub delimiter: Option<u8>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            na_values: DEFAULT_NA_VALUES.iter().map(|s| (*s).to_owned()).collect(),
+            delimiter: None,
+        }
+    }
+}
+
+impl ReadOptions {
+    fn is_na(&self, cell: &str) -> bool {
+        let t = cell.trim();
+        self.na_values.iter().any(|v| v == t)
+    }
+}
+
+/// The delimiter of a CSV header line: the most frequent of `,` `;` tab `|` outside quotes
+/// (`,` on a tie or when none occurs).
+pub fn sniff_delimiter(header: &str) -> u8 {
+    let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0), (b'|', 0)];
+    let mut quoted = false;
+    for b in header.bytes() {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            if let Some(c) = counts.iter_mut().find(|c| c.0 == b) {
+                c.1 += 1;
+            }
+        }
+    }
+    counts
+        .iter()
+        .fold((b',', 0), |best, c| if c.1 > best.1 { *c } else { best })
+        .0
 }
 
 impl Table {
@@ -127,15 +187,15 @@ fn invalid(path: &Path, detail: impl Into<String>) -> DatasetError {
 }
 
 /// Read a dataset by extension.
-pub fn read(path: &Path) -> Result<Table, DatasetError> {
+pub fn read(path: &Path, opts: &ReadOptions) -> Result<Table, DatasetError> {
     let ext = path
         .extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase();
     match ext.as_str() {
-        "csv" => read_csv(path),
-        "ndjson" | "jsonl" | "json" => read_ndjson(path),
+        "csv" | "tsv" | "txt" => read_csv(path, opts),
+        "ndjson" | "jsonl" | "json" => read_ndjson(path, opts),
         "parquet" | "pq" => read_parquet(path),
         _ => Err(DatasetError::UnknownFormat {
             path: path.display().to_string(),
@@ -143,37 +203,63 @@ pub fn read(path: &Path) -> Result<Table, DatasetError> {
     }
 }
 
-fn parse_number(s: &str) -> Option<Option<f64>> {
+/// A cell as a number: `Some(None)` for missing, `None` when it is not a number.
+fn parse_number(s: &str, opts: &ReadOptions) -> Option<Option<f64>> {
     let t = s.trim();
-    if t.is_empty() {
+    if opts.is_na(t) {
         return Some(None);
     }
     t.parse::<f64>().ok().map(|x| x.is_finite().then_some(x))
 }
 
-/// Type text cells: numeric when every non-empty cell parses as a number, else labels.
-fn type_cells(cells: Vec<Option<String>>) -> RawColumn {
-    let numeric = cells
-        .iter()
-        .all(|c| c.as_deref().is_none_or(|s| parse_number(s).is_some()));
-    if numeric {
-        RawColumn::Numbers(
+/// Type text cells: numeric when every cell is missing or parses as a number, else labels. A
+/// column that is mostly numbers but kept as labels gets a note naming the values that kept it.
+fn type_cells(
+    name: &str,
+    cells: Vec<Option<String>>,
+    opts: &ReadOptions,
+    notes: &mut Vec<String>,
+) -> RawColumn {
+    let present = cells.iter().flatten().filter(|c| !opts.is_na(c)).count();
+    let mut not_numbers: Vec<&str> = Vec::new();
+    let mut bad = 0usize;
+    for c in cells.iter().flatten() {
+        if parse_number(c, opts).is_none() {
+            bad += 1;
+            if not_numbers.len() < 5 && !not_numbers.contains(&c.as_str()) {
+                not_numbers.push(c);
+            }
+        }
+    }
+    if bad == 0 {
+        return RawColumn::Numbers(
             cells
                 .iter()
                 .map(|c| {
                     c.as_deref()
-                        .and_then(|s| parse_number(s).flatten())
+                        .and_then(|s| parse_number(s, opts).flatten())
                         .unwrap_or(f64::NAN)
                 })
                 .collect(),
-        )
-    } else {
-        let mut l = Labels::default();
-        for c in &cells {
-            l.push(c.as_deref());
-        }
-        RawColumn::Labels(l)
+        );
     }
+    // Mostly numbers: say what kept the column from being numeric.
+    if bad * 2 < present {
+        notes.push(format!(
+            "column {name:?} is categorical: {bad} of {present} values are not numbers (e.g. {}); \
+             use --na-values if they mean missing, or --numeric {name} to drop them",
+            not_numbers
+                .iter()
+                .map(|v| format!("{v:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let mut l = Labels::default();
+    for c in &cells {
+        l.push(c.as_deref().filter(|s| !opts.is_na(s)));
+    }
+    RawColumn::Labels(l)
 }
 
 /// The text formats a dataset can be sent in over HTTP.
@@ -184,28 +270,55 @@ pub enum TextFormat {
 }
 
 /// Read a dataset from bytes (an upload); `label` names it in errors.
-pub fn read_bytes(bytes: &[u8], format: TextFormat, label: &str) -> Result<Table, DatasetError> {
+pub fn read_bytes(
+    bytes: &[u8],
+    format: TextFormat,
+    label: &str,
+    opts: &ReadOptions,
+) -> Result<Table, DatasetError> {
     let path = Path::new(label);
     match format {
-        TextFormat::Csv => csv_from_reader(bytes, path),
+        TextFormat::Csv => csv_from_reader(bytes, path, opts),
         TextFormat::Ndjson => {
             let text = std::str::from_utf8(bytes)
                 .map_err(|e| invalid(path, format!("not UTF-8 text: {e}")))?;
-            ndjson_from_text(text, path)
+            ndjson_from_text(text, path, opts)
         }
     }
 }
 
-fn read_csv(path: &Path) -> Result<Table, DatasetError> {
+fn read_csv(path: &Path, opts: &ReadOptions) -> Result<Table, DatasetError> {
     let f = std::fs::File::open(path).map_err(|source| DatasetError::Io {
         path: path.display().to_string(),
         source,
     })?;
-    csv_from_reader(std::io::BufReader::new(f), path)
+    csv_from_reader(std::io::BufReader::new(f), path, opts)
 }
 
-fn csv_from_reader(r: impl std::io::Read, path: &Path) -> Result<Table, DatasetError> {
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(r);
+fn csv_from_reader(
+    r: impl std::io::Read,
+    path: &Path,
+    opts: &ReadOptions,
+) -> Result<Table, DatasetError> {
+    use std::io::BufRead;
+    let mut r = std::io::BufReader::new(r);
+    let delimiter = match opts.delimiter {
+        Some(d) => d,
+        None => {
+            // The header line decides; it stays in the buffer for the CSV reader.
+            let head = r
+                .fill_buf()
+                .map_err(|e| invalid(path, format!("cannot read: {e}")))?;
+            let line = head.split(|&b| b == b'\n').next().unwrap_or(&[]);
+            sniff_delimiter(&String::from_utf8_lossy(line))
+        }
+    };
+    // Flexible: a row of the wrong length gets this module's error (with the delimiter hint).
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(r);
     let names: Vec<String> = rdr
         .headers()
         .map_err(|e| invalid(path, format!("cannot read the header row: {e}")))?
@@ -222,10 +335,11 @@ fn csv_from_reader(r: impl std::io::Read, path: &Path) -> Result<Table, DatasetE
             return Err(invalid(
                 path,
                 format!(
-                    "row {}: {} cells, the header has {}",
+                    "row {}: {} cells, the header has {} (delimiter {:?}; give --delimiter if it is another)",
                     i + 2,
                     rec.len(),
-                    names.len()
+                    names.len(),
+                    delimiter as char
                 ),
             ));
         }
@@ -233,21 +347,34 @@ fn csv_from_reader(r: impl std::io::Read, path: &Path) -> Result<Table, DatasetE
             cells[j].push((!cell.is_empty()).then(|| cell.to_owned()));
         }
     }
+    let mut notes = Vec::new();
+    if names.len() == 1 && names[0].contains([',', ';', '\t', '|']) {
+        notes.push(format!(
+            "the file has one column, {:?}: if that is several columns, give --delimiter",
+            names[0]
+        ));
+    }
+    let columns = names
+        .iter()
+        .zip(cells)
+        .map(|(n, c)| type_cells(n, c, opts, &mut notes))
+        .collect();
     Ok(Table {
         names,
-        columns: cells.into_iter().map(type_cells).collect(),
+        columns,
+        notes,
     })
 }
 
-fn read_ndjson(path: &Path) -> Result<Table, DatasetError> {
+fn read_ndjson(path: &Path, opts: &ReadOptions) -> Result<Table, DatasetError> {
     let text = std::fs::read_to_string(path).map_err(|source| DatasetError::Io {
         path: path.display().to_string(),
         source,
     })?;
-    ndjson_from_text(&text, path)
+    ndjson_from_text(&text, path, opts)
 }
 
-fn ndjson_from_text(text: &str, path: &Path) -> Result<Table, DatasetError> {
+fn ndjson_from_text(text: &str, path: &Path, opts: &ReadOptions) -> Result<Table, DatasetError> {
     let mut names: Vec<String> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     let mut cols: Vec<Vec<Option<serde_json::Value>>> = Vec::new();
@@ -275,13 +402,37 @@ fn ndjson_from_text(text: &str, path: &Path) -> Result<Table, DatasetError> {
         }
     }
     let mut columns = Vec::with_capacity(cols.len());
-    for (name, c) in names.iter().zip(cols) {
+    let mut notes = Vec::new();
+    for (name, mut c) in names.iter().zip(cols) {
+        // Missing-value markers written as strings ("NA", "null") are missing values.
+        for v in c.iter_mut() {
+            if matches!(v, Some(serde_json::Value::String(s)) if opts.is_na(s)) {
+                *v = None;
+            }
+        }
         let all_numeric = c.iter().all(|v| {
             matches!(
                 v,
                 None | Some(serde_json::Value::Null) | Some(serde_json::Value::Number(_))
             )
         });
+        let numbers = c
+            .iter()
+            .filter(|v| matches!(v, Some(serde_json::Value::Number(_))))
+            .count();
+        let others: Vec<String> = c
+            .iter()
+            .flatten()
+            .filter(|v| !v.is_number() && !v.is_null())
+            .take(5)
+            .map(|v| v.to_string())
+            .collect();
+        if !all_numeric && numbers > 0 {
+            notes.push(format!(
+                "column {name:?} is categorical: it mixes {numbers} numbers with other values (e.g. {}); use --na-values if they mean missing",
+                others.join(", ")
+            ));
+        }
         if all_numeric {
             columns.push(RawColumn::Numbers(
                 c.iter()
@@ -307,7 +458,11 @@ fn ndjson_from_text(text: &str, path: &Path) -> Result<Table, DatasetError> {
             columns.push(RawColumn::Labels(out));
         }
     }
-    Ok(Table { names, columns })
+    Ok(Table {
+        names,
+        columns,
+        notes,
+    })
 }
 
 fn numbers_from(a: &ArrayRef, out: &mut Vec<f64>) -> Option<()> {
@@ -400,7 +555,11 @@ fn read_parquet(path: &Path) -> Result<Table, DatasetError> {
             })?;
         }
     }
-    Ok(Table { names, columns })
+    Ok(Table {
+        names,
+        columns,
+        notes: Vec::new(),
+    })
 }
 
 /// Write a table as Parquet (numbers as Float64, labels as Utf8), for benchmarks and tests.
@@ -461,11 +620,119 @@ impl From<crate::synth::SynthTable> for Table {
                     crate::synth::SynthColumn::Categorical(v) => {
                         // An empty string is a missing value, as an empty CSV cell is.
                         let mut l = Labels::default();
-                        v.iter().for_each(|s| l.push((!s.is_empty()).then_some(s.as_str())));
+                        v.iter()
+                            .for_each(|s| l.push((!s.is_empty()).then_some(s.as_str())));
                         RawColumn::Labels(l)
                     }
                 })
                 .collect(),
+            notes: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn csv(text: &str, opts: &ReadOptions) -> Table {
+        read_bytes(text.as_bytes(), TextFormat::Csv, "t.csv", opts).expect("reads")
+    }
+
+    fn numbers(t: &Table, name: &str) -> Vec<f64> {
+        match t.column(name) {
+            Some(RawColumn::Numbers(v)) => v.clone(),
+            other => panic!("{name} is not numeric: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_usual_missing_markers_are_missing_not_text() {
+        let t = csv(
+            "price,city\n1.5,Berlin\nNA,Paris\nN/A,NA\nnull,Rome\nNaN,None\nNone,\n2.5,#N/A\n",
+            &ReadOptions::default(),
+        );
+        let p = numbers(&t, "price");
+        assert_eq!(p.len(), 7);
+        assert_eq!(p.iter().filter(|x| x.is_nan()).count(), 5);
+        assert_eq!((p[0], p[6]), (1.5, 2.5));
+        let Some(RawColumn::Labels(city)) = t.column("city") else {
+            panic!("city is text")
+        };
+        assert_eq!(
+            city.counts().iter().sum::<u64>(),
+            3,
+            "NA, None, empty, #N/A are missing"
+        );
+        assert!(t.notes.is_empty(), "{:?}", t.notes);
+        // Without the default markers, "NA" is text again (and the column says why it is not
+        // numeric).
+        let opts = ReadOptions {
+            na_values: vec![String::new()],
+            delimiter: None,
+        };
+        let t = csv("price\n1\n2\n3\nNA\n", &opts);
+        assert!(matches!(t.column("price"), Some(RawColumn::Labels(_))));
+        assert!(t.notes[0].contains("\"NA\""), "{:?}", t.notes);
+        // An extra marker.
+        let mut opts = ReadOptions::default();
+        opts.na_values.push("-999".into());
+        assert!(numbers(&csv("x\n1\n-999\n", &opts), "x")[1].is_nan());
+    }
+
+    #[test]
+    fn the_delimiter_is_detected_or_given() {
+        let t = csv("a;b;c\n1;2;x\n3;4;y\n", &ReadOptions::default());
+        assert_eq!(t.names, ["a", "b", "c"]);
+        assert_eq!(numbers(&t, "b"), [2.0, 4.0]);
+        let t = csv("a\tb\n1\t2\n", &ReadOptions::default());
+        assert_eq!(t.names, ["a", "b"]);
+        // Quoted commas do not count; a given delimiter wins.
+        assert_eq!(sniff_delimiter("\"x,y\";z"), b';');
+        let opts = ReadOptions {
+            delimiter: Some(b'|'),
+            ..ReadOptions::default()
+        };
+        assert_eq!(csv("a|b\n1|2\n", &opts).names, ["a", "b"]);
+        // A file that reads as one column with separators in its name says so.
+        let opts = ReadOptions {
+            delimiter: Some(b','),
+            ..ReadOptions::default()
+        };
+        let t = csv("a;b\n1;2\n", &opts);
+        assert!(t.notes[0].contains("--delimiter"), "{:?}", t.notes);
+    }
+
+    #[test]
+    fn a_mostly_numeric_column_says_what_kept_it_categorical() {
+        let t = csv(
+            "amount\n1.5\n2\n12,5\n3\n4\nn.a.\n",
+            &ReadOptions {
+                delimiter: Some(b';'),
+                ..ReadOptions::default()
+            },
+        );
+        assert!(matches!(t.column("amount"), Some(RawColumn::Labels(_))));
+        let note = &t.notes[0];
+        assert!(
+            note.contains("\"12,5\"") && note.contains("\"n.a.\"") && note.contains("2 of 6"),
+            "{note}"
+        );
+        // NDJSON: marker strings are missing; other strings among numbers get a note.
+        let t = read_bytes(
+            b"{\"x\": 1, \"y\": 1}\n{\"x\": \"NA\", \"y\": \"n.a.\"}\n{\"x\": 2.5, \"y\": 2}\n",
+            TextFormat::Ndjson,
+            "t.ndjson",
+            &ReadOptions::default(),
+        )
+        .expect("reads");
+        assert_eq!(numbers(&t, "x").iter().filter(|v| v.is_nan()).count(), 1);
+        assert!(
+            t.notes
+                .iter()
+                .any(|n| n.contains("\"y\"") && n.contains("n.a.")),
+            "{:?}",
+            t.notes
+        );
     }
 }

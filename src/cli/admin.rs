@@ -178,7 +178,10 @@ pub async fn baseline(cmd: BaselineCommand) -> i32 {
                 Err(e) => return fail(e),
             };
             let file = args.file.clone();
-            let table = match tokio::task::spawn_blocking(move || crate::dataset::read(&file)).await
+            let table = match tokio::task::spawn_blocking(move || {
+                crate::dataset::read(&file, &Default::default())
+            })
+            .await
             {
                 Ok(Ok(t)) => t,
                 Ok(Err(e)) => return fail(e),

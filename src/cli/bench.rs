@@ -304,7 +304,10 @@ fn detection(a: DetectionArgs) -> i32 {
         for trial in 0..power_trials {
             let out: Vec<ColumnOutcome> = run_table(null_rows, 20_000 + trial as u64, m, true);
             for o in &out {
-                let i = families.iter().position(|f| f.name == o.family).unwrap_or(0);
+                let i = families
+                    .iter()
+                    .position(|f| f.name == o.family)
+                    .unwrap_or(0);
                 if o.drifted {
                     found[i][mi].0 += usize::from(o.default_flags);
                     found[i][mi].1 += usize::from(o.scipy_flags);
@@ -333,7 +336,12 @@ fn detection(a: DetectionArgs) -> i32 {
                 )
             })
             .collect();
-        println!("| {} | {} | {} |", f.name, f.change.as_str(), cells.join(" | "));
+        println!(
+            "| {} | {} | {} |",
+            f.name,
+            f.change.as_str(),
+            cells.join(" | ")
+        );
     }
     let cells: Vec<String> = null_flags
         .iter()

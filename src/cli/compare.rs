@@ -70,6 +70,17 @@ pub struct CompareArgs {
     /// Exit 1 when the dataset drifted.
     #[arg(long)]
     pub fail_on_drift: bool,
+    /// More cell values to read as missing (comma-separated), besides the usual markers
+    /// (NA, N/A, null, NaN, None, #N/A, an empty cell... as pandas reads them).
+    #[arg(long, value_delimiter = ',')]
+    pub na_values: Vec<String>,
+    /// Read only `--na-values` (and empty cells) as missing, not the usual markers.
+    #[arg(long)]
+    pub no_default_na: bool,
+    /// CSV delimiter (one character, `\t` for tab); default: detected from the header row
+    /// (`,` `;` tab or `|`).
+    #[arg(long)]
+    pub delimiter: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +94,25 @@ pub enum CompareError {
 }
 
 impl CompareArgs {
+    fn read_options(&self) -> Result<dataset::ReadOptions, CompareError> {
+        let mut opts = dataset::ReadOptions::default();
+        if self.no_default_na {
+            opts.na_values = vec![String::new()];
+        }
+        opts.na_values.extend(self.na_values.iter().cloned());
+        opts.delimiter = match self.delimiter.as_deref() {
+            None => None,
+            Some("\\t") | Some("\t") | Some("tab") => Some(b'\t'),
+            Some(d) if d.len() == 1 && d.is_ascii() => Some(d.as_bytes()[0]),
+            Some(d) => {
+                return Err(CompareError::Usage(format!(
+                    "--delimiter {d:?} must be one ASCII character (or \\t for tab)"
+                )))
+            }
+        };
+        Ok(opts)
+    }
+
     fn selection(&self) -> columns::Selection {
         columns::Selection {
             columns: self.columns.clone(),
@@ -209,11 +239,17 @@ pub fn render_table(rep: &drift::Report) -> String {
 pub fn run(args: CompareArgs) -> i32 {
     let result = (|| -> Result<drift::Report, CompareError> {
         let opts = options(&args)?;
+        let read = args.read_options()?;
         let (r, c) = rayon::join(
-            || dataset::read(&args.reference),
-            || dataset::read(&args.current),
+            || dataset::read(&args.reference, &read),
+            || dataset::read(&args.current, &read),
         );
         let (r, c) = (r?, c?);
+        for (side, t) in [("reference", &r), ("current", &c)] {
+            for note in &t.notes {
+                eprintln!("note: {side}: {note}");
+            }
+        }
         let inputs = columns::inputs(r, c, &args.selection())?;
         Ok(drift::compare(&inputs, &opts))
     })();

@@ -101,7 +101,13 @@ mod tests {
     fn columns_map_to_classes_and_summaries_match_ingest() {
         let csv =
             "age,prediction.score,prediction.label,country\n30,0.5,yes,FR\n,0.7,no,DE\n40,,yes,\n";
-        let t = read_bytes(csv.as_bytes(), TextFormat::Csv, "upload").expect("csv");
+        let t = read_bytes(
+            csv.as_bytes(),
+            TextFormat::Csv,
+            "upload",
+            &Default::default(),
+        )
+        .expect("csv");
         let s = summarise(&t, 512, 256);
         let find = |c: SeriesClass, n: &str| {
             s.iter()

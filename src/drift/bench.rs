@@ -26,9 +26,7 @@ pub struct ColumnOutcome {
 
 /// A seed for one (family, side, role) stream, so that columns are independent.
 fn stream(seed: u64, family: usize, side: u64, role: u64) -> StdRng {
-    StdRng::seed_from_u64(
-        seed ^ ((family as u64 + 1) << 40) ^ (side << 20) ^ (role << 8) ^ 0x5eed,
-    )
+    StdRng::seed_from_u64(seed ^ ((family as u64 + 1) << 40) ^ (side << 20) ^ (role << 8) ^ 0x5eed)
 }
 
 /// Compare one table: every family drifted by `m` (unless `m == 0`) and, with `twins`, an
@@ -38,13 +36,7 @@ pub fn run_table(rows: usize, seed: u64, m: f64, twins: bool) -> Vec<ColumnOutco
 }
 
 /// [`run_table`] with another false-discovery rate for the default decision.
-pub fn run_table_with(
-    rows: usize,
-    seed: u64,
-    m: f64,
-    twins: bool,
-    fdr: f64,
-) -> Vec<ColumnOutcome> {
+pub fn run_table_with(rows: usize, seed: u64, m: f64, twins: bool, fdr: f64) -> Vec<ColumnOutcome> {
     let mut reference = SynthTable {
         names: Vec::new(),
         columns: Vec::new(),
@@ -211,7 +203,12 @@ mod tests {
             let detail: Vec<String> = out
                 .iter()
                 .filter(|o| o.drifted != o.default_flags)
-                .map(|o| format!("{} drifted={} score={:?} q={:?}", o.family, o.drifted, o.score, o.p_adjusted))
+                .map(|o| {
+                    format!(
+                        "{} drifted={} score={:?} q={:?}",
+                        o.family, o.drifted, o.score, o.p_adjusted
+                    )
+                })
                 .collect();
             assert!(
                 t.missed.is_empty(),

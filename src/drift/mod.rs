@@ -714,7 +714,11 @@ fn gates(input: &ColumnInput, effect_threshold: Option<f64>) -> StatResult<Gates
                 statistic_name: "ks_d",
                 p_value,
                 score: low,
-                score_name: if err > 0.0 { "ks_d_lower_bound" } else { "ks_d" },
+                score_name: if err > 0.0 {
+                    "ks_d_lower_bound"
+                } else {
+                    "ks_d"
+                },
                 threshold: numeric_threshold,
             })
         }

@@ -328,10 +328,11 @@ pub async fn upload_baseline(
     let store = state.store.clone();
     let now = state.clock.now_us();
     let label = format!("baseline {}", q.name);
-    let table = tokio::task::spawn_blocking(move || read_bytes(&body, format, &label))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let table =
+        tokio::task::spawn_blocking(move || read_bytes(&body, format, &label, &Default::default()))
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if table.rows() == 0 {
         return Err(ApiError::bad_request("the dataset has no rows"));
     }

@@ -196,7 +196,12 @@ impl Kll {
             let w = 1u64 << h;
             out.extend(items.iter().map(|&x| (x, w)));
         }
-        out.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+        // Sorting by an integer key with the order of `total_cmp` is about twice as fast as
+        // comparing floats (this runs for every feature of every drift run).
+        out.sort_unstable_by_key(|&(x, _)| {
+            let b = x.to_bits() as i64;
+            b ^ (((b >> 63) as u64) >> 1) as i64
+        });
         out
     }
 

@@ -46,13 +46,23 @@ enum Gen {
     /// Normal(μ + m·dμ, σ·(1 + m·ds)); `shape`: a share m·w of values moved up by 2σ.
     Normal { dmu: f64, ds: f64, tail: f64 },
     /// exp(Normal(μ, σ)) with μ += m·dμ, σ·(1 + m·ds), a share m·w moved to the upper tail (×3).
-    LogNormal { sigma: f64, dmu: f64, ds: f64, tail: f64 },
+    LogNormal {
+        sigma: f64,
+        dmu: f64,
+        ds: f64,
+        tail: f64,
+    },
     /// Uniform(m·d, 1 + m·d) widened by (1 + m·dw); `tri`: a share m·t drawn triangular.
     Uniform { d: f64, dw: f64, tri: f64 },
     /// ±2 modes (σ 1): weight 0.5 + m·dw, the right mode moved by m·dmu, σ·(1 + m·ds).
     Bimodal { dw: f64, dmu: f64, ds: f64 },
     /// Student t (df) located at m·dmu, scaled by 1 + m·ds; `contam`: share m·c at scale ×10.
-    T { df: f64, dmu: f64, ds: f64, contam: f64 },
+    T {
+        df: f64,
+        dmu: f64,
+        ds: f64,
+        contam: f64,
+    },
     /// Pareto(x_m · (1 + m·dx), α + m·da).
     Pareto { alpha: f64, da: f64, dx: f64 },
     /// Exponential rate ·(1 + m·dr), shifted by m·d.
@@ -70,9 +80,19 @@ enum Gen {
     MissingNum { base: f64, d: f64, ints: bool },
     /// Categories with shares `p`; `moves` are (from, to, points) moved at m; `new`: a new
     /// category at share m·new (taken proportionally); `missing`: missing share base + m·d.
-    Cat { p: &'static [f64], moves: &'static [(usize, usize, f64)], new: f64, missing: (f64, f64) },
+    Cat {
+        p: &'static [f64],
+        moves: &'static [(usize, usize, f64)],
+        new: f64,
+        missing: (f64, f64),
+    },
     /// Zipf(s) over k categories with `moves` as above and a new category.
-    Zipf { k: usize, s: f64, moves: &'static [(usize, usize, f64)], new: f64 },
+    Zipf {
+        k: usize,
+        s: f64,
+        moves: &'static [(usize, usize, f64)],
+        new: f64,
+    },
 }
 
 /// One column family.
@@ -91,53 +111,435 @@ use Change::*;
 
 /// Every family of the benchmark (46).
 pub const FAMILIES: &[Family] = &[
-    f("normal_location", Location, Gen::Normal { dmu: 0.1, ds: 0.0, tail: 0.0 }),
-    f("normal_scale", Scale, Gen::Normal { dmu: 0.0, ds: 0.15, tail: 0.0 }),
-    f("normal_shape", Shape, Gen::Normal { dmu: 0.0, ds: 0.0, tail: 0.05 }),
-    f("lognormal_location", Location, Gen::LogNormal { sigma: 0.75, dmu: 0.1, ds: 0.0, tail: 0.0 }),
-    f("lognormal_scale", Scale, Gen::LogNormal { sigma: 0.75, dmu: 0.0, ds: 0.15, tail: 0.0 }),
-    f("lognormal_shape", Shape, Gen::LogNormal { sigma: 0.75, dmu: 0.0, ds: 0.0, tail: 0.07 }),
-    f("uniform_location", Location, Gen::Uniform { d: 0.04, dw: 0.0, tri: 0.0 }),
-    f("uniform_scale", Scale, Gen::Uniform { d: 0.0, dw: 0.1, tri: 0.0 }),
-    f("uniform_shape", Shape, Gen::Uniform { d: 0.0, dw: 0.0, tri: 0.3 }),
-    f("bimodal_weight", Shape, Gen::Bimodal { dw: 0.05, dmu: 0.0, ds: 0.0 }),
-    f("bimodal_location", Location, Gen::Bimodal { dw: 0.0, dmu: 0.25, ds: 0.0 }),
-    f("bimodal_scale", Scale, Gen::Bimodal { dw: 0.0, dmu: 0.0, ds: 0.3 }),
-    f("cauchy_location", Location, Gen::T { df: 1.0, dmu: 0.1, ds: 0.0, contam: 0.0 }),
-    f("cauchy_scale", Scale, Gen::T { df: 1.0, dmu: 0.0, ds: 0.2, contam: 0.0 }),
-    f("cauchy_shape", Shape, Gen::T { df: 1.0, dmu: 0.0, ds: 0.0, contam: 0.1 }),
-    f("t2_location", Location, Gen::T { df: 2.0, dmu: 0.1, ds: 0.0, contam: 0.0 }),
-    f("t2_scale", Scale, Gen::T { df: 2.0, dmu: 0.0, ds: 0.2, contam: 0.0 }),
-    f("t3_location", Location, Gen::T { df: 3.0, dmu: 0.1, ds: 0.0, contam: 0.0 }),
-    f("t3_scale", Scale, Gen::T { df: 3.0, dmu: 0.0, ds: 0.2, contam: 0.0 }),
-    f("t3_shape", Shape, Gen::T { df: 3.0, dmu: 0.0, ds: 0.0, contam: 0.08 }),
-    f("pareto_shape", Shape, Gen::Pareto { alpha: 2.0, da: -0.2, dx: 0.0 }),
-    f("pareto_scale", Scale, Gen::Pareto { alpha: 2.0, da: 0.0, dx: 0.05 }),
-    f("exponential_rate", Scale, Gen::Exponential { dr: 0.1, d: 0.0 }),
-    f("exponential_location", Location, Gen::Exponential { dr: 0.0, d: 0.05 }),
-    f("poisson3_rate", Ties, Gen::Poisson { lambda: 3.0, dl: 0.3 }),
-    f("poisson30_rate", Ties, Gen::Poisson { lambda: 30.0, dl: 1.0 }),
-    f("negbin_mean", Ties, Gen::NegBin { mean: 5.0, r: 5.0, dm: 0.1, dr: 0.0 }),
-    f("negbin_dispersion", Ties, Gen::NegBin { mean: 5.0, r: 5.0, dm: 0.0, dr: -0.4 }),
-    f("rounded_normal_location", Ties, Gen::Rounded { dmu: 1.0, ds: 0.0 }),
-    f("rounded_normal_scale", Ties, Gen::Rounded { dmu: 0.0, ds: 0.15 }),
-    f("uniform10_share", Ties, Gen::Uniform10 { gain: 0.04, new: 0.0 }),
-    f("uniform10_new_value", Ties, Gen::Uniform10 { gain: 0.0, new: 0.03 }),
-    f("normal_missing", Missing, Gen::MissingNum { base: 0.01, d: 0.03, ints: false }),
-    f("poisson_missing", Missing, Gen::MissingNum { base: 0.0, d: 0.03, ints: true }),
-    f("cat10_missing", Missing, Gen::Cat { p: CAT10, moves: &[], new: 0.0, missing: (0.02, 0.03) }),
-    f("cat3_top_minus5", Share, Gen::Cat { p: CAT3, moves: &[(0, 1, 0.05)], new: 0.0, missing: (0.0, 0.0) }),
-    f("cat3_top_minus3", Share, Gen::Cat { p: CAT3, moves: &[(0, 2, 0.03)], new: 0.0, missing: (0.0, 0.0) }),
-    f("cat5_move3", Share, Gen::Cat { p: CAT5, moves: &[(1, 3, 0.03)], new: 0.0, missing: (0.0, 0.0) }),
-    f("cat10_move4", Share, Gen::Cat { p: CAT10, moves: &[(0, 5, 0.04)], new: 0.0, missing: (0.0, 0.0) }),
-    f("cat20_move3", Share, Gen::Cat { p: CAT20, moves: &[(3, 11, 0.03)], new: 0.0, missing: (0.0, 0.0) }),
-    f("zipf50_move3", Share, Gen::Zipf { k: 50, s: 1.0, moves: &[(0, 9, 0.03)], new: 0.0 }),
-    f("binary50_plus4", Share, Gen::Cat { p: BIN50, moves: &[(0, 1, 0.04)], new: 0.0, missing: (0.0, 0.0) }),
-    f("binary10_plus3", Share, Gen::Cat { p: BIN10, moves: &[(0, 1, 0.03)], new: 0.0, missing: (0.0, 0.0) }),
-    f("cat5_new1", NewCategory, Gen::Cat { p: CAT5, moves: &[], new: 0.01, missing: (0.0, 0.0) }),
-    f("cat20_new2", NewCategory, Gen::Cat { p: CAT20, moves: &[], new: 0.02, missing: (0.0, 0.0) }),
-    f("cat3_new5", NewCategory, Gen::Cat { p: CAT3, moves: &[], new: 0.05, missing: (0.0, 0.0) }),
-    f("zipf50_new1", NewCategory, Gen::Zipf { k: 50, s: 1.0, moves: &[], new: 0.01 }),
+    f(
+        "normal_location",
+        Location,
+        Gen::Normal {
+            dmu: 0.1,
+            ds: 0.0,
+            tail: 0.0,
+        },
+    ),
+    f(
+        "normal_scale",
+        Scale,
+        Gen::Normal {
+            dmu: 0.0,
+            ds: 0.15,
+            tail: 0.0,
+        },
+    ),
+    f(
+        "normal_shape",
+        Shape,
+        Gen::Normal {
+            dmu: 0.0,
+            ds: 0.0,
+            tail: 0.05,
+        },
+    ),
+    f(
+        "lognormal_location",
+        Location,
+        Gen::LogNormal {
+            sigma: 0.75,
+            dmu: 0.1,
+            ds: 0.0,
+            tail: 0.0,
+        },
+    ),
+    f(
+        "lognormal_scale",
+        Scale,
+        Gen::LogNormal {
+            sigma: 0.75,
+            dmu: 0.0,
+            ds: 0.15,
+            tail: 0.0,
+        },
+    ),
+    f(
+        "lognormal_shape",
+        Shape,
+        Gen::LogNormal {
+            sigma: 0.75,
+            dmu: 0.0,
+            ds: 0.0,
+            tail: 0.07,
+        },
+    ),
+    f(
+        "uniform_location",
+        Location,
+        Gen::Uniform {
+            d: 0.04,
+            dw: 0.0,
+            tri: 0.0,
+        },
+    ),
+    f(
+        "uniform_scale",
+        Scale,
+        Gen::Uniform {
+            d: 0.0,
+            dw: 0.1,
+            tri: 0.0,
+        },
+    ),
+    f(
+        "uniform_shape",
+        Shape,
+        Gen::Uniform {
+            d: 0.0,
+            dw: 0.0,
+            tri: 0.3,
+        },
+    ),
+    f(
+        "bimodal_weight",
+        Shape,
+        Gen::Bimodal {
+            dw: 0.05,
+            dmu: 0.0,
+            ds: 0.0,
+        },
+    ),
+    f(
+        "bimodal_location",
+        Location,
+        Gen::Bimodal {
+            dw: 0.0,
+            dmu: 0.25,
+            ds: 0.0,
+        },
+    ),
+    f(
+        "bimodal_scale",
+        Scale,
+        Gen::Bimodal {
+            dw: 0.0,
+            dmu: 0.0,
+            ds: 0.3,
+        },
+    ),
+    f(
+        "cauchy_location",
+        Location,
+        Gen::T {
+            df: 1.0,
+            dmu: 0.1,
+            ds: 0.0,
+            contam: 0.0,
+        },
+    ),
+    f(
+        "cauchy_scale",
+        Scale,
+        Gen::T {
+            df: 1.0,
+            dmu: 0.0,
+            ds: 0.2,
+            contam: 0.0,
+        },
+    ),
+    f(
+        "cauchy_shape",
+        Shape,
+        Gen::T {
+            df: 1.0,
+            dmu: 0.0,
+            ds: 0.0,
+            contam: 0.1,
+        },
+    ),
+    f(
+        "t2_location",
+        Location,
+        Gen::T {
+            df: 2.0,
+            dmu: 0.1,
+            ds: 0.0,
+            contam: 0.0,
+        },
+    ),
+    f(
+        "t2_scale",
+        Scale,
+        Gen::T {
+            df: 2.0,
+            dmu: 0.0,
+            ds: 0.2,
+            contam: 0.0,
+        },
+    ),
+    f(
+        "t3_location",
+        Location,
+        Gen::T {
+            df: 3.0,
+            dmu: 0.1,
+            ds: 0.0,
+            contam: 0.0,
+        },
+    ),
+    f(
+        "t3_scale",
+        Scale,
+        Gen::T {
+            df: 3.0,
+            dmu: 0.0,
+            ds: 0.2,
+            contam: 0.0,
+        },
+    ),
+    f(
+        "t3_shape",
+        Shape,
+        Gen::T {
+            df: 3.0,
+            dmu: 0.0,
+            ds: 0.0,
+            contam: 0.08,
+        },
+    ),
+    f(
+        "pareto_shape",
+        Shape,
+        Gen::Pareto {
+            alpha: 2.0,
+            da: -0.2,
+            dx: 0.0,
+        },
+    ),
+    f(
+        "pareto_scale",
+        Scale,
+        Gen::Pareto {
+            alpha: 2.0,
+            da: 0.0,
+            dx: 0.05,
+        },
+    ),
+    f(
+        "exponential_rate",
+        Scale,
+        Gen::Exponential { dr: 0.1, d: 0.0 },
+    ),
+    f(
+        "exponential_location",
+        Location,
+        Gen::Exponential { dr: 0.0, d: 0.05 },
+    ),
+    f(
+        "poisson3_rate",
+        Ties,
+        Gen::Poisson {
+            lambda: 3.0,
+            dl: 0.3,
+        },
+    ),
+    f(
+        "poisson30_rate",
+        Ties,
+        Gen::Poisson {
+            lambda: 30.0,
+            dl: 1.0,
+        },
+    ),
+    f(
+        "negbin_mean",
+        Ties,
+        Gen::NegBin {
+            mean: 5.0,
+            r: 5.0,
+            dm: 0.1,
+            dr: 0.0,
+        },
+    ),
+    f(
+        "negbin_dispersion",
+        Ties,
+        Gen::NegBin {
+            mean: 5.0,
+            r: 5.0,
+            dm: 0.0,
+            dr: -0.4,
+        },
+    ),
+    f(
+        "rounded_normal_location",
+        Ties,
+        Gen::Rounded { dmu: 1.0, ds: 0.0 },
+    ),
+    f(
+        "rounded_normal_scale",
+        Ties,
+        Gen::Rounded { dmu: 0.0, ds: 0.15 },
+    ),
+    f(
+        "uniform10_share",
+        Ties,
+        Gen::Uniform10 {
+            gain: 0.04,
+            new: 0.0,
+        },
+    ),
+    f(
+        "uniform10_new_value",
+        Ties,
+        Gen::Uniform10 {
+            gain: 0.0,
+            new: 0.03,
+        },
+    ),
+    f(
+        "normal_missing",
+        Missing,
+        Gen::MissingNum {
+            base: 0.01,
+            d: 0.03,
+            ints: false,
+        },
+    ),
+    f(
+        "poisson_missing",
+        Missing,
+        Gen::MissingNum {
+            base: 0.0,
+            d: 0.03,
+            ints: true,
+        },
+    ),
+    f(
+        "cat10_missing",
+        Missing,
+        Gen::Cat {
+            p: CAT10,
+            moves: &[],
+            new: 0.0,
+            missing: (0.02, 0.03),
+        },
+    ),
+    f(
+        "cat3_top_minus5",
+        Share,
+        Gen::Cat {
+            p: CAT3,
+            moves: &[(0, 1, 0.05)],
+            new: 0.0,
+            missing: (0.0, 0.0),
+        },
+    ),
+    f(
+        "cat3_top_minus3",
+        Share,
+        Gen::Cat {
+            p: CAT3,
+            moves: &[(0, 2, 0.03)],
+            new: 0.0,
+            missing: (0.0, 0.0),
+        },
+    ),
+    f(
+        "cat5_move3",
+        Share,
+        Gen::Cat {
+            p: CAT5,
+            moves: &[(1, 3, 0.03)],
+            new: 0.0,
+            missing: (0.0, 0.0),
+        },
+    ),
+    f(
+        "cat10_move4",
+        Share,
+        Gen::Cat {
+            p: CAT10,
+            moves: &[(0, 5, 0.04)],
+            new: 0.0,
+            missing: (0.0, 0.0),
+        },
+    ),
+    f(
+        "cat20_move3",
+        Share,
+        Gen::Cat {
+            p: CAT20,
+            moves: &[(3, 11, 0.03)],
+            new: 0.0,
+            missing: (0.0, 0.0),
+        },
+    ),
+    f(
+        "zipf50_move3",
+        Share,
+        Gen::Zipf {
+            k: 50,
+            s: 1.0,
+            moves: &[(0, 9, 0.03)],
+            new: 0.0,
+        },
+    ),
+    f(
+        "binary50_plus4",
+        Share,
+        Gen::Cat {
+            p: BIN50,
+            moves: &[(0, 1, 0.04)],
+            new: 0.0,
+            missing: (0.0, 0.0),
+        },
+    ),
+    f(
+        "binary10_plus3",
+        Share,
+        Gen::Cat {
+            p: BIN10,
+            moves: &[(0, 1, 0.03)],
+            new: 0.0,
+            missing: (0.0, 0.0),
+        },
+    ),
+    f(
+        "cat5_new1",
+        NewCategory,
+        Gen::Cat {
+            p: CAT5,
+            moves: &[],
+            new: 0.01,
+            missing: (0.0, 0.0),
+        },
+    ),
+    f(
+        "cat20_new2",
+        NewCategory,
+        Gen::Cat {
+            p: CAT20,
+            moves: &[],
+            new: 0.02,
+            missing: (0.0, 0.0),
+        },
+    ),
+    f(
+        "cat3_new5",
+        NewCategory,
+        Gen::Cat {
+            p: CAT3,
+            moves: &[],
+            new: 0.05,
+            missing: (0.0, 0.0),
+        },
+    ),
+    f(
+        "zipf50_new1",
+        NewCategory,
+        Gen::Zipf {
+            k: 50,
+            s: 1.0,
+            moves: &[],
+            new: 0.01,
+        },
+    ),
 ];
 
 const CAT3: &[f64] = &[0.6, 0.3, 0.1];
@@ -201,7 +603,12 @@ impl Family {
     /// `n` values with the drift scaled by `m` (0: the reference distribution).
     pub fn sample(&self, rng: &mut StdRng, n: usize, m: f64) -> SynthColumn {
         match self.gen {
-            Gen::Cat { p, moves, new, missing } => {
+            Gen::Cat {
+                p,
+                moves,
+                new,
+                missing,
+            } => {
                 let s = drifted_shares(p, moves, new, m);
                 let miss = missing.0 + m * missing.1;
                 SynthColumn::Categorical(
@@ -218,7 +625,9 @@ impl Family {
             }
             Gen::Zipf { k, s, moves, new } => {
                 let shares = drifted_shares(&zipf(k, s), moves, new, m);
-                SynthColumn::Categorical((0..n).map(|_| format!("c{}", pick(rng, &shares))).collect())
+                SynthColumn::Categorical(
+                    (0..n).map(|_| format!("c{}", pick(rng, &shares))).collect(),
+                )
             }
             g => SynthColumn::Numeric((0..n).map(|_| number(rng, g, m)).collect()),
         }
@@ -235,7 +644,12 @@ fn number(rng: &mut StdRng, g: Gen, m: f64) -> Option<f64> {
                 x
             }
         }
-        Gen::LogNormal { sigma, dmu, ds, tail } => {
+        Gen::LogNormal {
+            sigma,
+            dmu,
+            ds,
+            tail,
+        } => {
             let x = LogNormal::new(m * dmu, sigma * (1.0 + m * ds))
                 .map(|d| d.sample(rng))
                 .unwrap_or(1.0);
@@ -262,7 +676,12 @@ fn number(rng: &mut StdRng, g: Gen, m: f64) -> Option<f64> {
                 -2.0 + sd * normal(rng)
             }
         }
-        Gen::T { df, dmu, ds, contam } => {
+        Gen::T {
+            df,
+            dmu,
+            ds,
+            contam,
+        } => {
             let scale = if contam > 0.0 && rng.gen::<f64>() < m * contam {
                 10.0
             } else {

@@ -289,3 +289,81 @@ fn errors_exit_2_with_a_clear_message() {
     assert_eq!(code, Some(2));
     assert!(err.contains("bad.csv"), "{err}");
 }
+
+/// Datasets as people write them: `;`-separated, `NA` and `null` for missing, one column with a
+/// decimal comma.
+#[test]
+fn semicolons_missing_markers_and_a_note_for_a_column_kept_categorical() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (r, c) = (dir.path().join("ref.csv"), dir.path().join("cur.csv"));
+    let table = |shift: f64| {
+        let mut s = String::from("age;score;amount\n");
+        for i in 0..400 {
+            let score = if i % 10 == 0 {
+                "NA".to_owned()
+            } else {
+                format!("{}", i % 7)
+            };
+            let amount = if i == 3 {
+                "12,5".to_owned()
+            } else {
+                format!("{}", i % 13)
+            };
+            s.push_str(&format!(
+                "{};{score};{amount}\n",
+                20.0 + (i % 40) as f64 + shift
+            ));
+        }
+        s.push_str("null;null;null\n");
+        s
+    };
+    std::fs::write(&r, table(0.0)).expect("write");
+    std::fs::write(&c, table(0.0)).expect("write");
+    let (code, out, err) = run(&[
+        "--reference",
+        r.to_str().expect("p"),
+        "--current",
+        c.to_str().expect("p"),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let col = |n: &str| {
+        v["columns"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["column"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("no column {n} in {v}"))
+    };
+    assert_eq!(
+        col("age")["kind"],
+        "numeric",
+        "one column per field, not one"
+    );
+    assert_eq!(
+        col("score")["kind"],
+        "numeric",
+        "NA and null are missing values"
+    );
+    assert_eq!(col("score")["missing_reference"], 41);
+    assert_eq!(col("amount")["kind"], "categorical");
+    assert!(
+        err.contains("\"amount\" is categorical") && err.contains("\"12,5\""),
+        "{err}"
+    );
+    // An explicit delimiter that is wrong: the rows do not fit the header, and the error says
+    // what to give.
+    let (code, _, err) = run(&[
+        "--reference",
+        r.to_str().expect("p"),
+        "--current",
+        c.to_str().expect("p"),
+        "--delimiter",
+        ",",
+    ]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("give --delimiter"), "{err}");
+}
