@@ -34,7 +34,9 @@
 //!   input = weekly usable volume (curated; feedback events when no funnel data), δ_min = 0,
 //!   and PLATEAU at once when the last week falls below 70 % of the 4 weeks before with a
 //!   Poisson lower tail < 0.01 (starvation);
-//!   learning = the primary metric per cycle, δ_min configured or defaulted;
+//!   learning = the primary metric per cycle, δ_min configured or defaulted (the window and the
+//!   recent view of [`super::plateau`]: PLATEAU within 3 cycles of a flattening, REGRESSING
+//!   within 2 of a decline, on series whose noise is a tenth of their early gains);
 //!   output = per-release uplift of the positive share: PLATEAU when the last 3 releases' upper
 //!   bounds are below `uplift_delta_min`, REGRESSING when the latest is significantly negative,
 //!   SLOWING when it is not significantly positive;

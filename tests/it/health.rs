@@ -433,3 +433,81 @@ async fn small_cohorts_are_suppressed() {
         .all(|c| c["suppressed"] == true));
     app.stop().await;
 }
+
+/// Weekly-style evaluation series with a known answer, varying the size of the early gains and
+/// the noise (about a tenth of the gains): a series that goes flat at cycle 9 is PLATEAU within
+/// 3 cycles (after SLOWING), one that starts losing 12σ a cycle at cycle 10 is REGRESSING within
+/// 2, a steady one stays OK, flat noise never regresses and changes state at most 3 times. Every
+/// state comes from the service: events over HTTP, one health run per cycle.
+#[tokio::test]
+async fn plateau_and_regression_are_flagged_within_cycles_of_their_start() {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, Normal};
+    let cycles = 24u64;
+    let app = start(T0 + (cycles as i64 + 1) * DAY + 3600, |_| {}).await;
+    let configs = [(0.03, 0.001, 1u64), (0.02, 0.001, 2), (0.01, 0.0005, 3)];
+    let mut events = Vec::new();
+    for (i, &(g0, sigma, seed)) in configs.iter().enumerate() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let noise = Normal::new(0.0, sigma).expect("normal");
+        let (mut flat, mut reg, mut steady) = (0.6f64, 0.6f64, 0.5f64);
+        for c in 1..=cycles {
+            let gain = g0 * 0.85f64.powi(c as i32 - 2);
+            if c > 1 {
+                // Flat from cycle 9 (cycles 2..=8 gain), losing 12σ a cycle from cycle 10.
+                flat += if c <= 8 { gain } else { 0.0 };
+                reg += if c <= 9 { gain } else { -12.0 * sigma };
+                steady += 10.0 * sigma;
+            }
+            let d = c as i64;
+            let mut e = |name: &str, v: f64| {
+                events.push(eval(
+                    &format!("{name}{i}"),
+                    c,
+                    d,
+                    "acc",
+                    v + noise.sample(&mut rng),
+                ));
+            };
+            e("flat", flat);
+            e("reg", reg);
+            e("steady", steady);
+            e("noise", 0.7);
+        }
+    }
+    post(&app, &events).await;
+    for day in 1..=cycles as i64 {
+        run_health(&app, day + 1).await;
+    }
+    for (i, &(g0, sigma, _)) in configs.iter().enumerate() {
+        let tag = format!("gains {g0}, noise {sigma}");
+        let flat = learning_states(&app, &format!("flat{i}")).await;
+        let at = flat.iter().position(|s| s == "PLATEAU").map(|p| p + 1);
+        let at = at.unwrap_or_else(|| panic!("{tag}: no PLATEAU: {flat:?}"));
+        assert!(
+            (9..=12).contains(&at),
+            "{tag}: PLATEAU at cycle {at}: {flat:?}"
+        );
+        assert_eq!(flat[at - 2], "SLOWING", "{tag}: {flat:?}");
+        let reg = learning_states(&app, &format!("reg{i}")).await;
+        let at = reg.iter().position(|s| s == "REGRESSING").map(|p| p + 1);
+        let at = at.unwrap_or_else(|| panic!("{tag}: no REGRESSING: {reg:?}"));
+        assert!(
+            (10..=12).contains(&at),
+            "{tag}: REGRESSING at cycle {at}: {reg:?}"
+        );
+        let steady = learning_states(&app, &format!("steady{i}")).await;
+        assert!(
+            steady.iter().all(|s| s == "OK" || s == "INSUFFICIENT"),
+            "{tag}: {steady:?}"
+        );
+        let noise = learning_states(&app, &format!("noise{i}")).await;
+        assert!(
+            !noise.contains(&"REGRESSING".to_owned()),
+            "{tag}: {noise:?}"
+        );
+        let changes = noise.windows(2).filter(|w| w[0] != w[1]).count();
+        assert!(changes <= 3, "{tag}: {changes} changes: {noise:?}");
+    }
+    app.stop().await;
+}
