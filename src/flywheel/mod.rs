@@ -5,6 +5,7 @@
 
 pub mod health;
 pub mod job;
+pub mod learning_curve;
 pub mod metrics;
 pub mod plateau;
 pub mod retention;
