@@ -248,7 +248,7 @@ pub async fn report(args: ReportArgs) -> i32 {
     };
     match crate::report::write(&report, &out) {
         Ok(files) => {
-            println!("{}", report.json["verdict"].as_str().unwrap_or(""));
+            println!("{}", report.model.verdict);
             for f in files {
                 println!("wrote {}", f.display());
             }

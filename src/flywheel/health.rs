@@ -42,6 +42,7 @@
 //!   SLOWING when it is not significantly positive;
 //!   loop = REGRESSING when weekly D7 retention regresses, SLOWING when loop latency trends up.
 
+use super::learning_curve;
 use super::plateau::{self, ArcState, Evaluation, Memory};
 use super::retention::{self, Activity, Mode};
 use crate::events::{Body, Event, EventType, Stage, NO_TRAINING_CONSENT};
@@ -242,6 +243,10 @@ pub struct Velocity {
     pub gain_per_1k_examples: Option<f64>,
     pub loop_latency_seconds: Option<f64>,
     pub loop_latency_series: Vec<f64>,
+    /// The learning curve over every evaluation of the set that says how many examples its
+    /// model was trained on (`train_data.total_examples`), and what the next cycle and twice the
+    /// data are expected to bring ([`super::learning_curve`]).
+    pub learning_curve: learning_curve::Forecast,
     pub note: Option<String>,
 }
 
@@ -893,6 +898,7 @@ struct EvalPoint {
     value: f64,
     higher_is_better: bool,
     new_examples: Option<u64>,
+    total_examples: Option<u64>,
     cutoff_us: Option<i64>,
     version: String,
 }
@@ -916,6 +922,7 @@ fn velocity(cfg: &HealthConfig, inp: &Inputs) -> Velocity {
         gain_per_1k_examples: None,
         loop_latency_seconds: None,
         loop_latency_series: Vec::new(),
+        learning_curve: learning_curve::forecast(&[], true, None),
         note: None,
     };
     let Some(latest) = evals.last() else {
@@ -957,6 +964,7 @@ fn velocity(cfg: &HealthConfig, inp: &Inputs) -> Velocity {
                         value: m.value,
                         higher_is_better: m.higher_is_better,
                         new_examples: train_data.as_ref().and_then(|t| t.new_examples),
+                        total_examples: train_data.as_ref().and_then(|t| t.total_examples),
                         cutoff_us: train_data.as_ref().and_then(|t| t.data_cutoff_at),
                         version: e.model.version.clone(),
                     },
@@ -1009,6 +1017,26 @@ fn velocity(cfg: &HealthConfig, inp: &Inputs) -> Velocity {
     if !effs.is_empty() {
         v.gain_per_1k_examples = Some(effs.iter().sum::<f64>() / effs.len() as f64);
     }
+    // The learning curve: every evaluation with its training size; the next cycle adds the mean
+    // new examples of the window (or the mean growth of the training size when not given).
+    let sized: Vec<(f64, f64)> = rows
+        .iter()
+        .filter_map(|(_, r)| r.total_examples.map(|n| (n as f64, r.value)))
+        .collect();
+    let news: Vec<f64> = window
+        .iter()
+        .filter_map(|(_, r)| r.new_examples.map(|n| n as f64))
+        .collect();
+    let new_per_cycle = if news.is_empty() {
+        let w: Vec<f64> = sized[sized.len().saturating_sub(cfg.k)..]
+            .iter()
+            .map(|p| p.0)
+            .collect();
+        (w.len() >= 2).then(|| (w[w.len() - 1] - w[0]) / (w.len() - 1) as f64)
+    } else {
+        Some(news.iter().sum::<f64>() / news.len() as f64)
+    };
+    v.learning_curve = learning_curve::forecast(&sized, v.higher_is_better, new_per_cycle);
     // Loop latency: the first deploy of the evaluated version at or after its data cutoff.
     let mut lat = Vec::new();
     for (_, r) in &rows {

@@ -18,21 +18,22 @@
 //! 200 times from a fixed seed, so the result is a pure function of the data): the 5th and 95th
 //! percentiles of each forecast. With few points they are wide, which is the honest answer.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Points needed for a fit.
 pub const MIN_POINTS: usize = 5;
 
 /// A forecast with its 90 % interval.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Expected {
     pub estimate: f64,
-    pub lower: f64,
-    pub upper: f64,
+    /// The 90 % bootstrap interval; absent when fewer than 20 of the 200 refits succeeded.
+    pub lower: Option<f64>,
+    pub upper: Option<f64>,
 }
 
 /// The fitted curve `q(n) = ceiling − a · n^(−b)` (in the metric's orientation).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Curve {
     pub ceiling: f64,
     pub a: f64,
@@ -48,9 +49,13 @@ impl Curve {
 }
 
 /// The learning-curve forecast of a model.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Forecast {
-    pub points: usize,
+    /// (training examples, metric value as measured), oldest first.
+    pub points: Vec<(f64, f64)>,
+    /// Whether a larger value of the metric is better; the curve is fitted to the metric turned
+    /// around when not (`q = −value`).
+    pub higher_is_better: bool,
     /// The fit, when there are enough points.
     pub curve: Option<Curve>,
     /// Training examples of the latest evaluated model, and of the next one (latest + the mean
@@ -166,7 +171,8 @@ pub fn forecast(
 ) -> Forecast {
     let sign = if higher_is_better { 1.0 } else { -1.0 };
     let mut out = Forecast {
-        points: points.len(),
+        points: points.to_vec(),
+        higher_is_better,
         curve: None,
         examples: points.last().map(|p| p.0),
         next_examples: None,
@@ -219,15 +225,15 @@ pub fn forecast(
         if v.len() < 20 {
             return Expected {
                 estimate,
-                lower: f64::NAN,
-                upper: f64::NAN,
+                lower: None,
+                upper: None,
             };
         }
         v.sort_by(f64::total_cmp);
         Expected {
             estimate,
-            lower: percentile(&v, 0.05).min(estimate),
-            upper: percentile(&v, 0.95).max(estimate),
+            lower: Some(percentile(&v, 0.05).min(estimate)),
+            upper: Some(percentile(&v, 0.95).max(estimate)),
         }
     };
     out.next_cycle_gain = next.map(|to| interval(gain(&curve, to), next_gains));
@@ -265,7 +271,8 @@ mod tests {
         let d = f.doubling_gain.expect("doubling");
         // The error falls by 0.0082 when the data doubles (a gain of −0.0082 as measured).
         assert!((d.estimate + 0.0082271).abs() < 2e-4, "{d:?}");
-        assert!(d.lower <= d.estimate && d.estimate <= d.upper, "{d:?}");
+        let (lo, up) = (d.lower.expect("lower"), d.upper.expect("upper"));
+        assert!(lo <= d.estimate && d.estimate <= up, "{d:?}");
     }
 
     #[test]
@@ -291,10 +298,8 @@ mod tests {
         let next = f.next_cycle_gain.expect("next");
         let want = truth(last + 10_000.0) - truth(last);
         assert!((next.estimate - want).abs() < 2e-4, "{next:?} vs {want}");
-        assert!(
-            next.lower <= want + 2e-4 && want - 2e-4 <= next.upper,
-            "{next:?} vs {want}"
-        );
+        let (lo, up) = (next.lower.expect("lower"), next.upper.expect("upper"));
+        assert!(lo <= want + 2e-4 && want - 2e-4 <= up, "{next:?} vs {want}");
         let dbl = f.doubling_gain.expect("double");
         let want = truth(2.0 * last) - truth(last);
         assert!((dbl.estimate - want).abs() < 1e-3, "{dbl:?} vs {want}");

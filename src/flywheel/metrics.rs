@@ -21,6 +21,9 @@ pub struct HealthGauges {
     pub velocity_lower: GaugeVec,
     pub velocity_upper: GaugeVec,
     pub gain_per_1k: GaugeVec,
+    pub expected_gain: GaugeVec,
+    pub expected_gain_lower: GaugeVec,
+    pub expected_gain_upper: GaugeVec,
     pub loop_latency: GaugeVec,
     pub eval_metric: GaugeVec,
     pub uplift: GaugeVec,
@@ -59,6 +62,9 @@ impl HealthGauges {
             velocity_lower: g("flywheel_improvement_velocity_lower", "Lower bound of Sen's 90% interval of flywheel_improvement_velocity.", &["model", "per"])?,
             velocity_upper: g("flywheel_improvement_velocity_upper", "Upper bound of Sen's 90% interval of flywheel_improvement_velocity.", &["model", "per"])?,
             gain_per_1k: g("flywheel_gain_per_1k_examples", "Mean gain of the primary metric per 1,000 new training examples over the last k cycles.", &["model"])?,
+            expected_gain: g("flywheel_expected_gain", "Gain of the primary evaluation metric (as measured) that the learning curve expects from the next cycle or from twice the training data, by horizon (next_cycle, doubling).", &["model", "horizon"])?,
+            expected_gain_lower: g("flywheel_expected_gain_lower", "Lower bound of the 90% bootstrap interval of flywheel_expected_gain.", &["model", "horizon"])?,
+            expected_gain_upper: g("flywheel_expected_gain_upper", "Upper bound of the 90% bootstrap interval of flywheel_expected_gain.", &["model", "horizon"])?,
             loop_latency: g("flywheel_loop_latency_seconds", "Median time from a training data cutoff to the deploy of the model trained on it, over the last k cycles.", &["model"])?,
             eval_metric: g("flywheel_eval_metric", "The latest value of the primary evaluation metric.", &["model", "metric"])?,
             uplift: g("flywheel_engagement_uplift", "Difference of an engagement metric between the current and the previous model version (two-proportion or Welch).", &["model", "metric"])?,
@@ -112,6 +118,23 @@ impl HealthGauges {
             set(&g.velocity_upper, &[&m, per], s.as_ref().map(|s| s.upper));
         }
         set(&g.gain_per_1k, &[&m], v.gain_per_1k_examples);
+        let lc = &v.learning_curve;
+        for (horizon, e) in [
+            ("next_cycle", &lc.next_cycle_gain),
+            ("doubling", &lc.doubling_gain),
+        ] {
+            set(&g.expected_gain, &[&m, horizon], e.map(|e| e.estimate));
+            set(
+                &g.expected_gain_lower,
+                &[&m, horizon],
+                e.and_then(|e| e.lower),
+            );
+            set(
+                &g.expected_gain_upper,
+                &[&m, horizon],
+                e.and_then(|e| e.upper),
+            );
+        }
         set(&g.loop_latency, &[&m], v.loop_latency_seconds);
         if let Some(metric) = &v.metric {
             set(&g.eval_metric, &[&m, metric], v.series.last().map(|x| x.1));

@@ -511,3 +511,71 @@ async fn plateau_and_regression_are_flagged_within_cycles_of_their_start() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn learning_curve_forecast_through_the_server() {
+    // "curve": ndcg = 0.9 − 2·n^(−0.5) over 10 cycles of 10,000 new examples (a small wobble);
+    // "young": three evaluations only.
+    let truth = |n: f64| 0.9 - 2.0 * n.powf(-0.5);
+    let app = start(T0 + 12 * DAY + 3600, |_| {}).await;
+    let mut events = Vec::new();
+    for c in 1..=10u64 {
+        let n = 10_000.0 * c as f64;
+        events.push(eval(
+            "curve",
+            c,
+            c as i64,
+            "ndcg",
+            truth(n) + wobble(c) / 15.0,
+        ));
+    }
+    for c in 1..=3u64 {
+        events.push(eval("young", c, c as i64, "ndcg", 0.5 + 0.01 * c as f64));
+    }
+    post(&app, &events).await;
+    run_health(&app, 12).await;
+
+    let (s, h) = app.get_json("/v1/health?model=curve").await;
+    assert_eq!(s, 200, "{h}");
+    let lc = &h["velocity"]["learning_curve"];
+    assert_eq!(lc["points"].as_array().map(Vec::len), Some(10), "{lc}");
+    let b = lc["curve"]["b"].as_f64().expect("exponent");
+    let ceiling = lc["curve"]["ceiling"].as_f64().expect("ceiling");
+    assert!((b - 0.5).abs() < 0.1, "{lc}");
+    assert!((ceiling - 0.9).abs() < 0.01, "{lc}");
+    assert_eq!(lc["next_examples"].as_f64(), Some(110_000.0), "{lc}");
+    let next = &lc["next_cycle_gain"];
+    let want = truth(110_000.0) - truth(100_000.0);
+    let est = next["estimate"].as_f64().expect("estimate");
+    assert!((est - want).abs() < 0.3 * want, "{next} vs {want}");
+    let (lo, up) = (
+        next["lower"].as_f64().expect("lower"),
+        next["upper"].as_f64().expect("upper"),
+    );
+    assert!(lo <= est && est <= up && lo < up, "{next}");
+    let dbl = lc["doubling_gain"]["estimate"].as_f64().expect("doubling");
+    let want = truth(200_000.0) - truth(100_000.0);
+    assert!((dbl - want).abs() < 0.3 * want, "{dbl} vs {want}");
+
+    let (_, h) = app.get_json("/v1/health?model=young").await;
+    let lc = &h["velocity"]["learning_curve"];
+    assert!(lc["curve"].is_null(), "{lc}");
+    assert!(
+        lc["note"].as_str().is_some_and(|n| n.contains("too few")),
+        "{lc}"
+    );
+
+    let text = app.metrics().await;
+    for horizon in ["next_cycle", "doubling"] {
+        for suffix in ["", "_lower", "_upper"] {
+            let series =
+                format!("flywheel_expected_gain{suffix}{{horizon=\"{horizon}\",model=\"curve\"}}");
+            assert!(text.contains(&series), "{series} missing");
+        }
+    }
+    assert!(
+        !text.contains("flywheel_expected_gain{horizon=\"doubling\",model=\"young\"}"),
+        "no forecast is exported for a model with too few evaluations"
+    );
+    app.stop().await;
+}

@@ -1,0 +1,93 @@
+//! The weekly report as data: what [`super::build`] gathers from the store and
+//! [`super::render`] writes as Markdown and HTML. The JSON sidecar is this model serialised
+//! (without the charts).
+
+use crate::flywheel::health::{Arc, Funnel};
+use crate::flywheel::learning_curve::Forecast;
+use crate::store::AlertState;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The report of one ISO week.
+#[derive(Debug, Clone, Serialize)]
+pub struct WeeklyReport {
+    /// `YYYY-Www`.
+    pub week: String,
+    /// First and last day of the week (UTC dates).
+    pub from: String,
+    pub to: String,
+    /// The models' verdicts on one line.
+    pub verdict: String,
+    pub models: Vec<ModelSection>,
+}
+
+/// One model's week.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelSection {
+    pub model: String,
+    pub verdict: String,
+    /// The last complete day the health figures cover.
+    pub health_as_of: String,
+    pub changes: Vec<Change>,
+    pub alerts: Vec<AlertLine>,
+    pub arcs: BTreeMap<&'static str, Arc>,
+    pub drift: DriftWeek,
+    pub funnel: Funnel,
+    /// The primary evaluation metric and its learning-curve forecast.
+    pub metric: Option<String>,
+    pub learning_curve: Forecast,
+    #[serde(skip)]
+    pub charts: Charts,
+}
+
+/// A figure this week against the previous week.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    pub metric: &'static str,
+    pub this_week: Option<f64>,
+    pub previous_week: Option<f64>,
+    /// `this / previous − 1`.
+    pub change: Option<f64>,
+    /// Whether the figure is a share (rendered as a percentage).
+    pub percent: bool,
+}
+
+/// An alert that fired (or was firing) during the week.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertLine {
+    pub alertname: String,
+    pub severity: String,
+    pub state_now: AlertState,
+    pub summary: String,
+    pub started: Option<String>,
+    pub resolved: Option<String>,
+}
+
+/// Drift over the week's drift windows.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DriftWeek {
+    /// Drift windows that ended in the week.
+    pub windows: usize,
+    /// Features that drifted in at least one window, largest score first (at most 10).
+    pub features: Vec<DriftedFeature>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DriftedFeature {
+    pub feature: String,
+    pub drifted_windows: u64,
+    pub windows: u64,
+    /// The largest score of a drifted window, and the method whose score it is.
+    pub largest_score: f64,
+    pub method: String,
+}
+
+/// Inline SVG charts (empty when there is nothing to draw).
+#[derive(Debug, Clone, Default)]
+pub struct Charts {
+    pub volume: String,
+    pub velocity: String,
+    pub learning_curve: String,
+    pub retention: String,
+    pub drift: Vec<String>,
+}

@@ -1,0 +1,288 @@
+//! The weekly report written out: Markdown and self-contained HTML (inline SVG charts) from the
+//! one [`WeeklyReport`] model.
+
+use super::model::{Change, ModelSection, WeeklyReport};
+use crate::flywheel::learning_curve::{Expected, Forecast};
+use std::fmt::Write as _;
+
+const STAGES: [&str; 5] = [
+    "collected",
+    "quality_passed",
+    "consented",
+    "curated",
+    "used_in_training",
+];
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("–".into(), |x| format!("{:.1} %", x * 100.0))
+}
+
+fn num(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
+        Some(x) => format!("{x:.4}"),
+        None => "–".into(),
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Previous and this week's value of a change, as cells.
+fn change_cells(c: &Change) -> (String, String) {
+    let f = |v: Option<f64>| if c.percent { pct(v) } else { num(v) };
+    let ch = c
+        .change
+        .map_or(String::new(), |x| format!(" ({:+.0} %)", x * 100.0));
+    (f(c.previous_week), format!("{}{}", f(c.this_week), ch))
+}
+
+fn expected(e: &Expected) -> String {
+    match (e.lower, e.upper) {
+        (Some(l), Some(u)) => format!("{:+.4} (90 % interval {l:+.4} to {u:+.4})", e.estimate),
+        _ => format!("{:+.4} (no interval: too few refits)", e.estimate),
+    }
+}
+
+/// The learning-curve forecast in one or two sentences.
+fn forecast_text(metric: &str, f: &Forecast) -> String {
+    let mut t = String::new();
+    match (&f.curve, f.examples) {
+        (Some(c), Some(n)) => {
+            let _ = write!(
+                t,
+                "Fitted on {} evaluations ({metric} = {:.4} − {:.4}·n^−{:.3}{}, RMSE {:.4}); latest model trained on {n:.0} examples. ",
+                f.points.len(),
+                if f.higher_is_better { c.ceiling } else { -c.ceiling },
+                c.a,
+                c.b,
+                if f.higher_is_better { "" } else { ", turned around: lower is better" },
+                c.rmse,
+            );
+            if let (Some(e), Some(to)) = (&f.next_cycle_gain, f.next_examples) {
+                let _ = write!(t, "Next cycle ({to:.0} examples): {}. ", expected(e));
+            }
+            if let Some(e) = &f.doubling_gain {
+                let _ = write!(
+                    t,
+                    "Twice the data ({:.0} examples): {}.",
+                    2.0 * n,
+                    expected(e)
+                );
+            }
+            if let Some(note) = &f.note {
+                let _ = write!(t, " {note}.");
+            }
+        }
+        _ => t.push_str(f.note.as_deref().unwrap_or("No learning curve.")),
+    }
+    t
+}
+
+pub fn markdown(r: &WeeklyReport) -> String {
+    let mut m = String::new();
+    let _ = writeln!(
+        m,
+        "# flywheel weekly report {} ({} to {})\n",
+        r.week, r.from, r.to
+    );
+    let _ = writeln!(m, "**{}**\n", r.verdict);
+    for s in &r.models {
+        markdown_section(&mut m, s);
+    }
+    m
+}
+
+fn markdown_section(m: &mut String, s: &ModelSection) {
+    let _ = writeln!(m, "## {}\n\n**Verdict:** {}\n", s.model, s.verdict);
+    let _ = writeln!(m, "### Changes against the previous week\n\n| metric | previous week | this week |\n|---|---|---|");
+    for c in &s.changes {
+        let (prev, this) = change_cells(c);
+        let _ = writeln!(m, "| {} | {prev} | {this} |", c.metric);
+    }
+    let _ = writeln!(m, "\n### Alerts fired\n");
+    if s.alerts.is_empty() {
+        let _ = writeln!(m, "None.");
+    }
+    for a in &s.alerts {
+        let _ = writeln!(
+            m,
+            "- **{}** ({}) since {}{}: {}",
+            a.alertname,
+            a.severity,
+            a.started.as_deref().unwrap_or("?"),
+            a.resolved
+                .as_deref()
+                .map_or(String::new(), |r| format!(", resolved {r}")),
+            a.summary
+        );
+    }
+    let _ = writeln!(m, "\n### Plateau state per arc\n\n| arc | state | why | since | what to try |\n|---|---|---|---|---|");
+    for (arc, a) in &s.arcs {
+        let _ = writeln!(
+            m,
+            "| {arc} | {} | {} | {} | {} |",
+            a.state.as_str(),
+            a.why.replace('|', "/"),
+            a.since.as_deref().unwrap_or("–"),
+            a.advice
+        );
+    }
+    let metric = s.metric.as_deref().unwrap_or("metric");
+    let _ = writeln!(
+        m,
+        "\n### Learning curve\n\n{}",
+        forecast_text(metric, &s.learning_curve)
+    );
+    let _ = writeln!(m, "\n### Drift ({} windows)\n", s.drift.windows);
+    if s.drift.features.is_empty() {
+        let _ = writeln!(m, "No feature drifted.");
+    } else {
+        let _ = writeln!(
+            m,
+            "| feature | windows drifted | largest score |\n|---|---|---|"
+        );
+        for f in &s.drift.features {
+            let _ = writeln!(
+                m,
+                "| {} | {} of {} | {:.3} ({}) |",
+                f.feature, f.drifted_windows, f.windows, f.largest_score, f.method
+            );
+        }
+    }
+    let fu = &s.funnel;
+    let _ = writeln!(
+        m,
+        "\n### Data funnel (lookback)\n\n| stage | items | conversion |\n|---|---|---|"
+    );
+    for st in STAGES {
+        let _ = writeln!(
+            m,
+            "| {st} | {} | {} |",
+            num(fu.stages.get(st).map(|n| *n as f64)),
+            pct(fu.conversions.get(st).copied().flatten())
+        );
+    }
+    let _ = writeln!(
+        m,
+        "\nYield {}, hoarding index {}, training-consent violations {}.\n",
+        pct(fu.yield_ratio),
+        pct(fu.hoarding_index),
+        fu.training_consent_violations
+    );
+    let _ = writeln!(m, "Charts: see the HTML report.\n");
+}
+
+pub fn html(r: &WeeklyReport) -> String {
+    let mut h = String::new();
+    let _ = write!(h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>flywheel weekly report {w}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:980px;margin:2em auto;color:#222;padding:0 1em}}h1{{font-size:1.6em}}.verdict{{font-size:1.2em;padding:.8em 1em;border-left:6px solid #1f77b4;background:#f3f7fb}}table{{border-collapse:collapse;margin:.5em 0 1.5em;width:100%}}td,th{{border:1px solid #ddd;padding:.35em .6em;text-align:left;vertical-align:top;font-size:.92em}}th{{background:#f6f6f6}}.OK{{color:#2c7a2c}}.SLOWING{{color:#b8860b}}.PLATEAU{{color:#d2691e;font-weight:600}}.REGRESSING{{color:#c00;font-weight:600}}.INSUFFICIENT{{color:#888}}figure{{margin:1em 0}}</style></head><body>\n<h1>flywheel weekly report {w} <small>({a} to {b}, UTC)</small></h1>\n<p class=\"verdict\">{v}</p>\n", w = r.week, a = r.from, b = r.to, v = esc(&r.verdict));
+    for s in &r.models {
+        html_section(&mut h, s);
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
+fn figure(h: &mut String, svg: &str) {
+    if !svg.is_empty() {
+        let _ = writeln!(h, "<figure>{svg}</figure>");
+    }
+}
+
+fn html_section(h: &mut String, s: &ModelSection) {
+    let _ = write!(h, "<h2>{}</h2>\n<p class=\"verdict\">{}</p>\n<h3>Changes against the previous week</h3>\n<table><tr><th>metric</th><th>previous week</th><th>this week</th></tr>\n", esc(&s.model), esc(&s.verdict));
+    for c in &s.changes {
+        let (prev, this) = change_cells(c);
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(c.metric),
+            esc(&prev),
+            esc(&this)
+        );
+    }
+    let _ = write!(h, "</table>\n<h3>Alerts fired</h3>\n");
+    if s.alerts.is_empty() {
+        h.push_str("<p>None.</p>\n");
+    } else {
+        h.push_str("<table><tr><th>alert</th><th>severity</th><th>since</th><th>resolved</th><th>summary</th></tr>\n");
+        for a in &s.alerts {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&a.alertname),
+                esc(&a.severity),
+                esc(a.started.as_deref().unwrap_or("")),
+                esc(a.resolved.as_deref().unwrap_or("still firing")),
+                esc(&a.summary)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    h.push_str("<h3>Plateau state per arc</h3>\n<table><tr><th>arc</th><th>state</th><th>why</th><th>since</th><th>what to try</th></tr>\n");
+    for (arc, a) in &s.arcs {
+        let st = a.state.as_str();
+        let _ = writeln!(
+            h,
+            "<tr><td>{arc}</td><td class=\"{st}\">{st}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&a.why),
+            esc(a.since.as_deref().unwrap_or("–")),
+            esc(a.advice)
+        );
+    }
+    h.push_str("</table>\n");
+    figure(h, &s.charts.volume);
+    figure(h, &s.charts.velocity);
+    let metric = s.metric.as_deref().unwrap_or("metric");
+    let _ = writeln!(
+        h,
+        "<h3>Learning curve</h3>\n<p>{}</p>",
+        esc(&forecast_text(metric, &s.learning_curve))
+    );
+    figure(h, &s.charts.learning_curve);
+    figure(h, &s.charts.retention);
+    let _ = writeln!(h, "<h3>Drift ({} windows)</h3>", s.drift.windows);
+    if s.drift.features.is_empty() {
+        h.push_str("<p>No feature drifted.</p>\n");
+    } else {
+        h.push_str(
+            "<table><tr><th>feature</th><th>windows drifted</th><th>largest score</th></tr>\n",
+        );
+        for f in &s.drift.features {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{} of {}</td><td>{:.3} ({})</td></tr>",
+                esc(&f.feature),
+                f.drifted_windows,
+                f.windows,
+                f.largest_score,
+                esc(&f.method)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    for svg in &s.charts.drift {
+        figure(h, svg);
+    }
+    let fu = &s.funnel;
+    h.push_str("<h3>Data funnel (lookback)</h3>\n<table><tr><th>stage</th><th>items</th><th>conversion from the stage before</th></tr>\n");
+    for st in STAGES {
+        let _ = writeln!(
+            h,
+            "<tr><td>{st}</td><td>{}</td><td>{}</td></tr>",
+            num(fu.stages.get(st).map(|n| *n as f64)),
+            pct(fu.conversions.get(st).copied().flatten())
+        );
+    }
+    let _ = write!(
+        h,
+        "</table>\n<p>Yield {}, hoarding index {}, training-consent violations {}.</p>\n",
+        pct(fu.yield_ratio),
+        pct(fu.hoarding_index),
+        fu.training_consent_violations
+    );
+}
