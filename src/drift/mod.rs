@@ -411,6 +411,39 @@ pub struct Report {
     pub dataset_drift: bool,
 }
 
+/// Evidently's column types (`infer_column_type` of evidently 0.7, applied to the current
+/// data): an integer column with at most this many distinct values is categorical.
+pub const EVIDENTLY_INTEGER_CARDINALITY: usize = 10;
+
+/// The column as Evidently types it: a numeric column whose current values are all integers,
+/// none missing (pandas `int64`), with at most [`EVIDENTLY_INTEGER_CARDINALITY`] distinct values,
+/// becomes categorical (its values counted as categories); anything else is unchanged (`None`).
+/// pandas reads a column with a missing cell, or written as `3.0`, as float (numeric); from
+/// parsed numbers flywheel cannot see how `3.0` was written, so such a column counts as integer
+/// here.
+pub fn evidently_view(input: &ColumnInput) -> Option<ColumnInput> {
+    let ColumnValues::Numeric { reference, current } = &input.values else {
+        return None;
+    };
+    let integers = current
+        .values()
+        .iter()
+        .all(|x| x.fract() == 0.0 && x.abs() < 9.0e15);
+    if input.kind != Kind::Numeric
+        || current.is_empty()
+        || current.dropped() > 0
+        || !integers
+        || current.distinct() > EVIDENTLY_INTEGER_CARDINALITY
+    {
+        return None;
+    }
+    Some(ColumnInput {
+        name: input.name.clone(),
+        kind: Kind::Categorical,
+        values: ColumnValues::Categorical(CategoryCounts::from_samples(reference, current)),
+    })
+}
+
 /// Evidently's default method (registry `_get_default_stattest`), by reference size and the
 /// number of distinct pooled values.
 pub fn evidently_method(input: &ColumnInput) -> Method {
@@ -764,6 +797,19 @@ fn distance_name(m: Method) -> &'static str {
 /// Decide one column before the Benjamini–Hochberg step (which [`compare`] applies to every
 /// column with a p-value).
 fn decide_column(input: &ColumnInput, opts: &Options) -> ColumnReport {
+    let typed = (opts.compat == Compat::Evidently)
+        .then(|| evidently_view(input))
+        .flatten();
+    let mut rep = decide_typed(typed.as_ref().unwrap_or(input), opts);
+    if typed.is_some() && rep.note.is_none() {
+        rep.note = Some(format!(
+            "integer values, at most {EVIDENTLY_INTEGER_CARDINALITY} distinct in the current data: categorical, as Evidently types the column"
+        ));
+    }
+    rep
+}
+
+fn decide_typed(input: &ColumnInput, opts: &Options) -> ColumnReport {
     let (nr, nc) = input.sizes();
     let (mr, mc) = input.missing();
     let default_decision = opts.method == Method::Auto && opts.compat == Compat::Flywheel;

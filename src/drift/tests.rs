@@ -34,6 +34,71 @@ fn input_from(name: &str, kind: Kind, r: &Value, c: &Value) -> ColumnInput {
     }
 }
 
+/// Evidently 0.7.23's own output (`DataDriftPreset`, recorded by
+/// tests/fixtures/evidently/record.py) on columns with few distinct values: integer columns with
+/// at most 10 distinct values are categorical for Evidently (Jensen–Shannon on value shares, or
+/// chi-square with a small reference); with 11 values, a missing cell or float values they are
+/// numeric; the current data decide the type.
+#[test]
+fn evidently_types_columns_with_few_values_as_evidently_does() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/evidently/few_values.json");
+    let d: Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("fixture")).expect("json");
+    let cases = d["cases"].as_array().expect("cases");
+    assert!(cases.len() >= 8);
+    let mut categorical = 0;
+    for case in cases {
+        let name = case["name"].as_str().expect("name");
+        let input = input_from(name, Kind::Numeric, &case["reference"], &case["current"]);
+        let e = &case["evidently"];
+        let want_method = match e["method"].as_str().expect("method") {
+            "Jensen-Shannon distance" => Method::Jensenshannon,
+            "chi-square p_value" => Method::Chisquare,
+            "Wasserstein distance (normed)" => Method::WassersteinNormed,
+            "K-S p_value" => Method::Ks,
+            "Z-test p_value" => Method::Ztest,
+            other => panic!("{name}: unexpected method {other}"),
+        };
+        let opts = Options {
+            compat: Compat::Evidently,
+            ..Options::default()
+        };
+        let rep = compare(std::slice::from_ref(&input), &opts);
+        let col = &rep.columns[0];
+        assert_eq!(col.method, want_method, "{name}: {col:?}");
+        let want_categorical = case["column_type"] == "ColumnType.Categorical";
+        assert_eq!(
+            col.kind == Kind::Categorical,
+            want_categorical,
+            "{name}: {col:?}"
+        );
+        categorical += usize::from(want_categorical);
+        let want = e["value"].as_f64().expect("value");
+        let got = col.score.expect("score");
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs() || (got - want).abs() < 1e-12,
+            "{name}: {got} vs Evidently {want}"
+        );
+        let threshold = e["threshold"].as_f64().expect("threshold");
+        let want_drift = if col.method.is_test() {
+            want < threshold
+        } else {
+            want >= threshold
+        };
+        assert_eq!(col.drifted, want_drift, "{name}");
+    }
+    assert!(
+        categorical >= 3,
+        "the fixture exercises the categorical typing"
+    );
+    // Without --compat evidently the same integer column stays numeric (the default decision).
+    let c = &cases[0];
+    let input = input_from("x", Kind::Numeric, &c["reference"], &c["current"]);
+    let rep = compare(std::slice::from_ref(&input), &Options::default());
+    assert_eq!(rep.columns[0].kind, Kind::Numeric);
+}
+
 /// `--compat evidently` reproduces Evidently's default method, value and decision per oracle case.
 #[test]
 fn evidently_default_matches_the_oracles() {

@@ -367,3 +367,55 @@ fn semicolons_missing_markers_and_a_note_for_a_column_kept_categorical() {
     assert_eq!(code, Some(2));
     assert!(err.contains("give --delimiter"), "{err}");
 }
+
+#[test]
+fn evidently_compat_types_an_integer_column_with_ten_values_as_categorical() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (r, c) = (dir.path().join("ref.csv"), dir.path().join("cur.csv"));
+    // "rating": 10 integer values, the current moves 4 % of the rows from 9 to 0.
+    // "rank": 11 integer values (numeric for Evidently).
+    let write = |p: &Path, moved: usize| {
+        let mut s = String::from("rating,rank\n");
+        for i in 0..2000 {
+            let rating = if i % 10 == 9 && i % 100 < 100 * moved / 25 {
+                0
+            } else {
+                i % 10
+            };
+            s.push_str(&format!("{rating},{}\n", i % 11));
+        }
+        std::fs::write(p, s).expect("write");
+    };
+    write(&r, 0);
+    write(&c, 10);
+    let (rs, cs) = (r.to_str().expect("p"), c.to_str().expect("p"));
+    let v = report(&["--reference", rs, "--current", cs, "--compat", "evidently"]);
+    let col = |name: &str| -> serde_json::Value {
+        v["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .find(|c| c["column"] == name)
+            .cloned()
+            .expect("column")
+    };
+    let rating = col("rating");
+    assert_eq!(rating["kind"], "categorical", "{rating}");
+    assert_eq!(rating["method"], "jensenshannon", "{rating}");
+    assert!(
+        rating["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("as Evidently types the column")),
+        "{rating}"
+    );
+    let rank = col("rank");
+    assert_eq!(rank["kind"], "numeric", "{rank}");
+    assert_eq!(rank["method"], "wasserstein_normed", "{rank}");
+    // Without the compat flag both stay numeric.
+    let v = report(&["--reference", rs, "--current", cs]);
+    assert!(v["columns"]
+        .as_array()
+        .expect("columns")
+        .iter()
+        .all(|c| c["kind"] == "numeric"));
+}
