@@ -17,6 +17,14 @@
 //! **The intervals.** A residual bootstrap (the fitted curve plus resampled residuals, refitted
 //! 200 times from a fixed seed, so the result is a pure function of the data): the 5th and 95th
 //! percentiles of each forecast. With few points they are wide, which is the honest answer.
+//!
+//! **When the law does not hold.** A loop that stops gaining for other reasons (a capacity limit,
+//! a stale feedback source) bends below any power law, and the fitted curve then promises gains
+//! that are not coming. When the latest three evaluations all fall below the curve by more than
+//! twice the series' noise on average (the noise from its second differences, as the plateau rule
+//! estimates it), the fit is said not to hold (`lack_of_fit`) and no forecast is given. An
+//! exponent at the edge of its range (b < 0.02: the curve is nearly logarithmic) leaves the
+//! ceiling unidentified, which the note says.
 
 use serde::{Deserialize, Serialize};
 
@@ -66,6 +74,8 @@ pub struct Forecast {
     /// twice the training data of the latest model.
     pub next_cycle_gain: Option<Expected>,
     pub doubling_gain: Option<Expected>,
+    /// The latest evaluations fall below the fitted curve beyond the noise: no forecast.
+    pub lack_of_fit: bool,
     /// Why there is no forecast, or what limits it.
     pub note: Option<String>,
 }
@@ -178,6 +188,7 @@ pub fn forecast(
         next_examples: None,
         next_cycle_gain: None,
         doubling_gain: None,
+        lack_of_fit: false,
         note: None,
     };
     let mut distinct: Vec<f64> = points.iter().map(|p| p.0).collect();
@@ -207,6 +218,19 @@ pub fn forecast(
     let gain = |c: &Curve, to: f64| sign * (c.at(to) - c.at(last));
     let fitted: Vec<f64> = n.iter().map(|&x| curve.at(x)).collect();
     let resid: Vec<f64> = q.iter().zip(&fitted).map(|(a, b)| a - b).collect();
+    // Lack of fit: the latest three evaluations all below the curve, by more than twice the noise.
+    let tail = &resid[resid.len() - 3..];
+    let below = tail.iter().sum::<f64>() / 3.0;
+    if let Some(sigma) = super::plateau::noise_sigma(&q) {
+        if tail.iter().all(|r| *r < 0.0) && below < -2.0 * sigma {
+            out.lack_of_fit = true;
+            out.note = Some(format!(
+                "the latest 3 evaluations fall below the fitted curve by {:.4} on average (noise {sigma:.4}): the loop is gaining less than a learning curve would, so no forecast is given (the learning arc is the better guide)",
+                -below
+            ));
+            return out;
+        }
+    }
     let mut rng = Mix(0x1ea4_c0de ^ points.len() as u64);
     let (mut next_gains, mut double_gains) = (Vec::new(), Vec::new());
     for _ in 0..200 {
@@ -238,7 +262,12 @@ pub fn forecast(
     };
     out.next_cycle_gain = next.map(|to| interval(gain(&curve, to), next_gains));
     out.doubling_gain = Some(interval(gain(&curve, 2.0 * last), double_gains));
-    if points.len() < 8 {
+    if curve.b < 0.02 {
+        out.note = Some(
+            "the exponent is at the edge of its range (the curve is nearly logarithmic): the ceiling is not identified, and the forecasts extrapolate a log-linear trend"
+                .into(),
+        );
+    } else if points.len() < 8 {
         out.note = Some(format!(
             "{} points: the forecast is rough (its interval says how rough)",
             points.len()
@@ -304,6 +333,42 @@ mod tests {
         let want = truth(2.0 * last) - truth(last);
         assert!((dbl.estimate - want).abs() < 1e-3, "{dbl:?} vs {want}");
         assert!(f.note.is_none());
+    }
+
+    #[test]
+    fn a_loop_that_stops_gaining_is_not_forecast_to_gain() {
+        // Gains of 0.03 shrinking 15 % a cycle, then none from cycle 10 (noise 0.0015), with
+        // 20,000 new examples a cycle: the power law bends too late and would promise more.
+        let quality = |c: u64| {
+            0.6 + (1..c.min(10))
+                .map(|k| 0.03 * 0.85f64.powi(k as i32 - 1))
+                .sum::<f64>()
+        };
+        let pts: Vec<(f64, f64)> = (1..=19u64)
+            .map(|c| {
+                (
+                    20_000.0 * c as f64,
+                    quality(c) + 0.0015 * ((c as f64) * 2.3).sin(),
+                )
+            })
+            .collect();
+        let f = forecast(&pts, true, Some(20_000.0));
+        assert!(f.lack_of_fit, "{f:?}");
+        assert!(f.next_cycle_gain.is_none() && f.doubling_gain.is_none());
+        assert!(f
+            .note
+            .as_deref()
+            .is_some_and(|n| n.contains("below the fitted curve")));
+        // A power law that flattens slowly keeps its (small) forecast.
+        let q = |n: f64| 0.9 - 2.0 * n.powf(-0.5);
+        let pts: Vec<(f64, f64)> = (1..=14)
+            .map(|c| {
+                let n = 10_000.0 * c as f64;
+                (n, q(n) + 0.0005 * ((c as f64) * 2.3).sin())
+            })
+            .collect();
+        let f = forecast(&pts, true, Some(10_000.0));
+        assert!(!f.lack_of_fit && f.doubling_gain.is_some(), "{f:?}");
     }
 
     #[test]

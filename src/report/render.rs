@@ -53,29 +53,47 @@ fn forecast_text(metric: &str, f: &Forecast) -> String {
     let mut t = String::new();
     match (&f.curve, f.examples) {
         (Some(c), Some(n)) => {
+            let ceiling = if f.higher_is_better {
+                c.ceiling
+            } else {
+                -c.ceiling
+            };
+            let shape = if c.b < 0.02 {
+                "a nearly logarithmic curve".to_owned()
+            } else {
+                format!(
+                    "{metric} = {ceiling:.4} {} {:.4}·n^−{:.3}{}",
+                    if f.higher_is_better { "−" } else { "+" },
+                    c.a,
+                    c.b,
+                    if f.higher_is_better {
+                        ""
+                    } else {
+                        ", lower is better"
+                    },
+                )
+            };
             let _ = write!(
                 t,
-                "Fitted on {} evaluations ({metric} = {:.4} − {:.4}·n^−{:.3}{}, RMSE {:.4}); latest model trained on {n:.0} examples. ",
+                "Fitted on {} evaluations ({shape}, RMSE {:.4}); latest model trained on {n:.0} examples.",
                 f.points.len(),
-                if f.higher_is_better { c.ceiling } else { -c.ceiling },
-                c.a,
-                c.b,
-                if f.higher_is_better { "" } else { ", turned around: lower is better" },
                 c.rmse,
             );
             if let (Some(e), Some(to)) = (&f.next_cycle_gain, f.next_examples) {
-                let _ = write!(t, "Next cycle ({to:.0} examples): {}. ", expected(e));
+                let _ = write!(t, " Next cycle ({to:.0} examples): {}.", expected(e));
             }
             if let Some(e) = &f.doubling_gain {
                 let _ = write!(
                     t,
-                    "Twice the data ({:.0} examples): {}.",
+                    " Twice the data ({:.0} examples): {}.",
                     2.0 * n,
                     expected(e)
                 );
             }
             if let Some(note) = &f.note {
-                let _ = write!(t, " {note}.");
+                let mut chars = note.chars();
+                let first = chars.next().map(|c| c.to_uppercase().to_string());
+                let _ = write!(t, " {}{}.", first.unwrap_or_default(), chars.as_str());
             }
         }
         _ => t.push_str(f.note.as_deref().unwrap_or("No learning curve.")),
