@@ -266,10 +266,15 @@ impl App {
         let timeout = self.state.config.shutdown_timeout;
         let router = http::router(self.state.clone());
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = axum::serve(self.listener, router).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stopping_tx.send(());
-        });
+        let server = http::serve::serve(
+            self.listener,
+            router,
+            self.state.config.http_limits,
+            async move {
+                shutdown.await;
+                let _ = stopping_tx.send(());
+            },
+        );
         let ingest = self.state.ingest.clone();
         let writer = self.writer;
         let stop_jobs = self.stop;
@@ -280,7 +285,7 @@ impl App {
             std::time::Duration::from_millis(self.state.config.jobs.poll_interval_ms),
             jobs_stop_rx,
         );
-        let mut served = tokio::spawn(async move { server.await });
+        let mut served = tokio::spawn(server);
         // Wait for the signal (or a server failure), then give HTTP and the writer `timeout`
         // to finish together.
         tokio::select! {

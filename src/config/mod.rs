@@ -20,6 +20,15 @@ pub enum Backend {
     Postgres(Secret),
 }
 
+/// The HTTP server's limits against slow and idle clients (`server.*`; used by the accept loop
+/// in `http::serve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub header_read_timeout: Duration,
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -28,6 +37,8 @@ pub struct Config {
     pub external_url: Option<String>,
     pub data_dir: PathBuf,
     pub shutdown_timeout: Duration,
+    /// Limits against slow and idle clients (`server.*`).
+    pub http_limits: HttpLimits,
     pub backend: Backend,
     pub checkpoint_interval: Duration,
     pub ingest: RawIngest,
@@ -163,11 +174,23 @@ impl RawConfig {
             }
         };
         let i = &self.ingest;
-        positive(
-            &mut errors,
-            "server.shutdown_timeout_secs",
-            self.server.shutdown_timeout_secs,
-        );
+        for (key, v) in [
+            (
+                "server.shutdown_timeout_secs",
+                self.server.shutdown_timeout_secs,
+            ),
+            (
+                "server.header_read_timeout_secs",
+                self.server.header_read_timeout_secs,
+            ),
+            (
+                "server.request_timeout_secs",
+                self.server.request_timeout_secs,
+            ),
+            ("server.max_connections", self.server.max_connections),
+        ] {
+            positive(&mut errors, key, v);
+        }
         positive(
             &mut errors,
             "storage.checkpoint_interval_secs",
@@ -307,6 +330,12 @@ impl RawConfig {
                 external_url,
                 data_dir: self.server.data_dir,
                 shutdown_timeout: Duration::from_secs(self.server.shutdown_timeout_secs),
+                http_limits: HttpLimits {
+                    header_read_timeout: Duration::from_secs(self.server.header_read_timeout_secs),
+                    request_timeout: Duration::from_secs(self.server.request_timeout_secs),
+                    max_connections: usize::try_from(self.server.max_connections)
+                        .unwrap_or(usize::MAX),
+                },
                 backend,
                 checkpoint_interval: Duration::from_secs(self.storage.checkpoint_interval_secs),
                 ingest: self.ingest,

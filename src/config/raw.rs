@@ -92,6 +92,13 @@ pub struct RawServer {
     pub data_dir: PathBuf,
     /// How long a graceful shutdown may take before the process exits anyway.
     pub shutdown_timeout_secs: u64,
+    /// A connection that has not sent a whole request head within this time is closed.
+    pub header_read_timeout_secs: u64,
+    /// An upload (`POST /v1/events`, `POST /v1/baselines`) whose body is not read and answered
+    /// within this time gets 408.
+    pub request_timeout_secs: u64,
+    /// Open connections served at once; more wait in the listen backlog.
+    pub max_connections: u64,
 }
 
 impl Default for RawServer {
@@ -101,6 +108,9 @@ impl Default for RawServer {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("flywheel-data"),
             shutdown_timeout_secs: 10,
+            header_read_timeout_secs: 10,
+            request_timeout_secs: 60,
+            max_connections: 1024,
         }
     }
 }

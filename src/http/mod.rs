@@ -5,6 +5,7 @@ mod events;
 pub mod jobs;
 mod pages;
 mod read;
+pub mod serve;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -265,6 +266,26 @@ async fn fallback() -> ApiError {
     ApiError::not_found("no such route; GET /openapi.json describes the API")
 }
 
+/// Uploads (`POST /v1/events`, `POST /v1/baselines`) must be read and answered within
+/// `server.request_timeout_secs`: a client sending its body one byte a second gets 408 and its
+/// connection back, and nothing is acknowledged without its 200 (a batch cut short is not
+/// journaled; one answered late is, and its resend is deduplicated).
+async fn upload_timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = state.config.http_limits.request_timeout;
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(r) => r,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request was not received and answered within {} s (server.request_timeout_secs); send it again",
+                limit.as_secs()
+            ),
+        )
+        .with_code("request_timeout")
+        .into_response(),
+    }
+}
+
 /// Largest reference dataset accepted by `POST /v1/baselines` (larger ones: the CLI).
 pub const MAX_BASELINE_BYTES: usize = 256 << 20;
 
@@ -272,6 +293,10 @@ pub const MAX_BASELINE_BYTES: usize = 256 << 20;
 pub fn router(state: AppState) -> Router {
     let ingest = Router::new()
         .route("/v1/events", post(events::post_events))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            upload_timeout,
+        ))
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), Guard::Ingest),
             auth,
@@ -294,7 +319,10 @@ pub fn router(state: AppState) -> Router {
             "/v1/baselines",
             get(jobs::list_baselines)
                 .post(jobs::upload_baseline)
-                .layer(axum::extract::DefaultBodyLimit::max(MAX_BASELINE_BYTES)),
+                .layer((
+                    axum::extract::DefaultBodyLimit::max(MAX_BASELINE_BYTES),
+                    middleware::from_fn_with_state(state.clone(), upload_timeout),
+                )),
         )
         .route_layer(middleware::from_fn_with_state(
             (state.clone(), Guard::Read),

@@ -15,3 +15,4 @@ mod ingest_api;
 mod openapi;
 mod ops;
 mod prometheus_e2e;
+mod slow_clients;
