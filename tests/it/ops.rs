@@ -98,6 +98,23 @@ async fn tokens_guard_ingest_and_reads_separately() {
         }
         r.send()
     };
+    // A token in the query string is refused: tokens travel only in the Authorization header
+    // (URLs end up in access logs and browser history).
+    for q in [format!("token={INGEST}"), format!("access_token={INGEST}")] {
+        let r = app
+            .client
+            .post(app.url(&format!("/v1/events?{q}")))
+            .header("content-type", "application/x-ndjson")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("r");
+        assert_eq!(r.status(), 401, "{q}");
+    }
+    for q in [format!("token={READ}"), format!("access_token={READ}")] {
+        let (s, _) = app.get_json(&format!("/v1/models?{q}")).await;
+        assert_eq!(s, 401, "{q}");
+    }
     assert_eq!(post(None).await.expect("r").status(), 401);
     assert_eq!(post(Some(READ)).await.expect("r").status(), 401);
     assert_eq!(
