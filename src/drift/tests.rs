@@ -34,6 +34,25 @@ fn input_from(name: &str, kind: Kind, r: &Value, c: &Value) -> ColumnInput {
     }
 }
 
+/// Decide `input` under `--compat evidently` and check the score against Evidently's `want`
+/// (1e-9 relative, 1e-12 absolute); the column's report.
+fn evidently_decision(name: &str, input: &ColumnInput, want: f64) -> ColumnReport {
+    let opts = Options {
+        compat: Compat::Evidently,
+        ..Options::default()
+    };
+    let col = compare(std::slice::from_ref(input), &opts)
+        .columns
+        .remove(0);
+    // The value Evidently compares with its threshold is the score (a p-value for tests).
+    let got = col.score.expect("score");
+    assert!(
+        (got - want).abs() <= 1e-9 * want.abs() || (got - want).abs() < 1e-12,
+        "{name}: {got} vs Evidently {want}"
+    );
+    col
+}
+
 /// Evidently 0.7.23's own output (`DataDriftPreset`, recorded by
 /// tests/fixtures/evidently/record.py) on columns with few distinct values: integer columns with
 /// at most 10 distinct values are categorical for Evidently (Jensen–Shannon on value shares, or
@@ -60,12 +79,8 @@ fn evidently_types_columns_with_few_values_as_evidently_does() {
             "Z-test p_value" => Method::Ztest,
             other => panic!("{name}: unexpected method {other}"),
         };
-        let opts = Options {
-            compat: Compat::Evidently,
-            ..Options::default()
-        };
-        let rep = compare(std::slice::from_ref(&input), &opts);
-        let col = &rep.columns[0];
+        let want = e["value"].as_f64().expect("value");
+        let col = evidently_decision(name, &input, want);
         assert_eq!(col.method, want_method, "{name}: {col:?}");
         let want_categorical = case["column_type"] == "ColumnType.Categorical";
         assert_eq!(
@@ -74,12 +89,6 @@ fn evidently_types_columns_with_few_values_as_evidently_does() {
             "{name}: {col:?}"
         );
         categorical += usize::from(want_categorical);
-        let want = e["value"].as_f64().expect("value");
-        let got = col.score.expect("score");
-        assert!(
-            (got - want).abs() <= 1e-9 * want.abs() || (got - want).abs() < 1e-12,
-            "{name}: {got} vs Evidently {want}"
-        );
         let threshold = e["threshold"].as_f64().expect("threshold");
         let want_drift = if col.method.is_test() {
             want < threshold
@@ -129,20 +138,8 @@ fn evidently_default_matches_the_oracles() {
             "jensenshannon" => Method::Jensenshannon,
             other => panic!("{file}: unexpected method {other}"),
         };
-        let opts = Options {
-            compat: Compat::Evidently,
-            ..Options::default()
-        };
-        let rep = compare(std::slice::from_ref(&input), &opts);
-        let col = &rep.columns[0];
+        let col = evidently_decision(file, &input, e["value"].as_f64().expect("value"));
         assert_eq!(col.method, want_method, "{file}");
-        let want = e["value"].as_f64().expect("value");
-        // The value Evidently compares with its threshold is the score (a p-value for tests).
-        let got = col.score.expect("score");
-        assert!(
-            (got - want).abs() <= 1e-9 * want.abs() || (got - want).abs() < 1e-12,
-            "{file}: {got} vs {want}"
-        );
         assert_eq!(col.drifted, e["drift"].as_bool().expect("drift"), "{file}");
         assert_eq!(
             col.threshold,

@@ -26,6 +26,8 @@
 //! exponent at the edge of its range (b < 0.02: the curve is nearly logarithmic) leaves the
 //! ceiling unidentified, which the note says.
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 /// Points needed for a fit.
@@ -152,19 +154,6 @@ pub fn fit(n: &[f64], q: &[f64]) -> Option<Curve> {
     })
 }
 
-/// A small deterministic generator for the bootstrap (SplitMix64).
-struct Mix(u64);
-
-impl Mix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-}
-
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     let pos = p * (sorted.len() - 1) as f64;
     let (i, frac) = (pos.floor() as usize, pos - pos.floor());
@@ -231,12 +220,12 @@ pub fn forecast(
             return out;
         }
     }
-    let mut rng = Mix(0x1ea4_c0de ^ points.len() as u64);
+    let mut rng = StdRng::seed_from_u64(0x1ea4_c0de ^ points.len() as u64);
     let (mut next_gains, mut double_gains) = (Vec::new(), Vec::new());
     for _ in 0..200 {
         let yb: Vec<f64> = fitted
             .iter()
-            .map(|f| f + resid[(rng.next() % resid.len() as u64) as usize])
+            .map(|f| f + resid[rng.gen_range(0..resid.len())])
             .collect();
         if let Some(cb) = fit(&n, &yb) {
             if let Some(to) = next {

@@ -10,12 +10,7 @@ use axum::Json;
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+use crate::report::esc;
 
 fn reports_dir(state: &AppState) -> std::path::PathBuf {
     state.config.data_dir.join("reports")

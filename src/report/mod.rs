@@ -9,6 +9,8 @@ pub mod charts;
 pub mod model;
 mod render;
 
+pub(crate) use render::esc;
+
 use crate::store::Store;
 use anyhow::Context;
 use chrono::{Datelike, NaiveDate, Weekday};
@@ -70,9 +72,7 @@ pub struct Report {
 }
 
 fn day(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(|t| t.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
+    crate::clock::Timestamp::from_secs(secs).to_date()
 }
 
 /// Build the report of one week from the store.

@@ -25,7 +25,8 @@ fn num(v: Option<f64>) -> String {
     }
 }
 
-fn esc(s: &str) -> String {
+/// Escape text for HTML element content and quoted attributes (the report and the status pages).
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

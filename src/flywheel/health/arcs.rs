@@ -2,6 +2,7 @@
 //! [`crate::flywheel::plateau`] replayed over its series, and the one-line verdict.
 
 use super::{Arc, HealthConfig, Inputs, Retention, Uplift, UpliftMetric, Velocity, WEEK};
+use crate::clock::rfc3339_secs;
 use crate::events::{EventType, Stage};
 use crate::flywheel::plateau::{self, ArcState, Evaluation, Memory};
 use crate::stats::trend::mann_kendall;
@@ -15,12 +16,6 @@ pub(super) fn severity(s: ArcState) -> u8 {
         ArcState::Plateau => 3,
         ArcState::Regressing => 4,
     }
-}
-
-fn rfc(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_default()
 }
 
 /// Replay the plateau rule over every prefix of `series` (a pure function of the series).
@@ -182,7 +177,7 @@ fn input_arc(inp: &Inputs, end: i64) -> Arc {
     let ev = replay(series, Some(0.0), plateau::DEFAULT_K);
     let offset = weeks as usize - series.len();
     let mut arc = arc_from("input", ev, "items/week", |i| {
-        rfc(end - (weeks - (offset + i) as i64) * WEEK)
+        rfc3339_secs(end - (weeks - (offset + i) as i64) * WEEK)
     });
     // Starvation: the last week against the mean λ₀ of the 4 before it fell
     // below 70 % and is improbable under Poisson(λ₀) (both: counts are overdispersed).
@@ -204,7 +199,7 @@ fn input_arc(inp: &Inputs, end: i64) -> Arc {
             if ratio < 0.7 && p < 0.01 && arc.state != ArcState::Regressing {
                 arc.state = ArcState::Plateau;
                 arc.advice = plateau::advice("input", ArcState::Plateau);
-                arc.since = Some(rfc(end - WEEK));
+                arc.since = Some(rfc3339_secs(end - WEEK));
                 drop.push_str(": the input is starved");
             }
         }
