@@ -4,8 +4,11 @@
 #
 # Installs when missing (Debian, as root): prometheus (prometheus, promtool) and
 # prometheus-alertmanager (prometheus-alertmanager, amtool), chromium (headless screenshots of
-# the report and the status page). The tests start their own
-# Prometheus and Alertmanager processes on free loopback ports and stop them.
+# the report and the status page), postgresql (server binaries). The tests start their own
+# Prometheus and Alertmanager processes on free loopback ports and stop them; this script starts
+# a throwaway PostgreSQL cluster (scripts/pg-cluster.sh: initdb/pg_ctl as the `postgres` OS user
+# on a free loopback port, in a temporary directory), hands its URL to the tests in
+# FLYWHEEL_TEST_DATABASE_URL, and stops and removes it on exit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,5 +25,11 @@ if [ "${#need[@]}" -gt 0 ]; then
     apt-get update
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}"
 fi
+
+pgdir=$(mktemp -d /tmp/flywheel-pg.XXXXXX)
+trap 'scripts/pg-cluster.sh stop "$pgdir"' EXIT
+FLYWHEEL_TEST_DATABASE_URL=$(scripts/pg-cluster.sh start "$pgdir")
+export FLYWHEEL_TEST_DATABASE_URL
+echo "test.sh: PostgreSQL for the tests at $FLYWHEEL_TEST_DATABASE_URL" >&2
 
 cargo test --locked "$@"

@@ -13,7 +13,7 @@ use crate::http::{self, AppState};
 use crate::ingest::{self, IngestHandle, IngestSettings};
 use crate::jobs::{Registry, Runner, Scheduled, ScheduledJob};
 use crate::metrics::Metrics;
-use crate::store::{sqlite::SqliteStore, Store};
+use crate::store::Store;
 use anyhow::Context;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -148,24 +148,24 @@ impl App {
             ),
             KeySource::Configured => tracing::info!("using the configured pseudonymisation key"),
         }
-        let store: Arc<dyn Store> = match (store, &config.backend) {
-            (Some(s), _) => s,
-            (None, Backend::Sqlite) => {
-                let s = SqliteStore::open(&data_dir).await.with_context(|| {
-                    format!(
-                        "cannot open the SQLite store {}",
-                        SqliteStore::path_in(&data_dir).display()
-                    )
-                })?;
-                tracing::info!(database = %SqliteStore::path_in(&data_dir).display(), "store ready");
-                Arc::new(s)
-            }
-            (None, Backend::Postgres(_)) => {
-                anyhow::bail!(
-                    "storage.backend = \"postgres\" is not available in this build yet; use sqlite"
-                )
+        let store: Arc<dyn Store> = match store {
+            Some(s) => s,
+            None => {
+                let location = match &config.backend {
+                    Backend::Sqlite => crate::store::Location::Sqlite(data_dir.clone()),
+                    Backend::Postgres(_) => config.store_location(),
+                };
+                let s = crate::store::open(&location)
+                    .await
+                    .with_context(|| format!("cannot open the store {}", location.describe()))?;
+                tracing::info!(backend = s.backend(), database = %location.describe(), "store ready");
+                s
             }
         };
+        store
+            .check_key(&pseudonymizer.fingerprint())
+            .await
+            .context("cannot check the pseudonymisation key against the store")?;
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
         let i = &config.ingest;
         let settings = IngestSettings {
@@ -176,6 +176,12 @@ impl App {
             checkpoint_interval: config.checkpoint_interval,
             queue_depth: i.queue_depth,
             activity_ttl_days: i64::from(config.activity_ttl_days),
+            writer_ttl_secs: config.storage.writer_ttl_secs as i64,
+            writer_name: format!(
+                "{}:{}",
+                hostname().unwrap_or_else(|| "unknown-host".into()),
+                std::process::id()
+            ),
         };
         let (ingest, writer) = ingest::start(store.clone(), metrics.clone(), settings)
             .await
@@ -330,4 +336,12 @@ impl App {
             ),
         }
     }
+}
+
+/// This machine's name, for naming the ingest writer and job-lease holders.
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
 }

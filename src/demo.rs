@@ -484,7 +484,7 @@ async fn wait_for_jobs(state: &crate::http::AppState) -> anyhow::Result<()> {
         };
         let deadline = Instant::now() + std::time::Duration::from_secs(120);
         loop {
-            let last = state.store.last_fire(&job.name()).await?;
+            let last = state.store.jobs().last_fire(&job.name()).await?;
             if last.is_some_and(|l| l >= due) {
                 break;
             }

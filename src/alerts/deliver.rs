@@ -184,7 +184,7 @@ impl Worker {
 
     /// Re-push every firing alert to Alertmanager and refresh the firing-alert gauge.
     async fn refresh(&self) {
-        match self.store.active_alerts().await {
+        match self.store.alerts().active_alerts().await {
             Ok(active) => {
                 self.set_gauges(&active);
                 let ends = self.horizon();
@@ -245,7 +245,7 @@ pub fn start(
 
 impl Worker {
     async fn refresh_gauges_only(&self) {
-        if let Ok(active) = self.store.active_alerts().await {
+        if let Ok(active) = self.store.alerts().active_alerts().await {
             self.set_gauges(&active);
         }
     }

@@ -340,6 +340,7 @@ impl Engine {
         let _guard = self.lock.lock().await;
         let active: Vec<AlertRow> = self
             .store
+            .alerts()
             .active_alerts()
             .await?
             .into_iter()
@@ -392,7 +393,7 @@ impl Engine {
                 a.state = AlertState::Firing;
                 a.starts_at = Some(now);
                 a.notified_at = Some(now);
-                a.id = self.store.put_alert(&a).await?;
+                a.id = self.store.alerts().put_alert(&a).await?;
                 transitions.push(Transition {
                     alert: a,
                     kind: TransitionKind::Firing,
@@ -406,7 +407,7 @@ impl Engine {
             if renotify {
                 a.notified_at = Some(now);
             }
-            a.id = self.store.put_alert(&a).await?;
+            a.id = self.store.alerts().put_alert(&a).await?;
             if renotify {
                 transitions.push(Transition {
                     alert: a,
@@ -422,17 +423,17 @@ impl Engine {
             if a.state == AlertState::Pending {
                 // The condition did not persist: the pending alert is dropped.
                 a.state = AlertState::Inactive;
-                self.store.put_alert(&a).await?;
+                self.store.alerts().put_alert(&a).await?;
             } else if a.clean >= i64::from(self.config.resolve_after) {
                 a.state = AlertState::Resolved;
                 a.ends_at = Some(now);
-                self.store.put_alert(&a).await?;
+                self.store.alerts().put_alert(&a).await?;
                 transitions.push(Transition {
                     alert: a,
                     kind: TransitionKind::Resolved,
                 });
             } else {
-                self.store.put_alert(&a).await?;
+                self.store.alerts().put_alert(&a).await?;
             }
         }
         for t in &transitions {

@@ -8,7 +8,7 @@ use crate::app::build_jobs;
 use crate::config::Config;
 use crate::jobs::Registry;
 use crate::metrics::Metrics;
-use crate::store::{sqlite::SqliteStore, Store};
+use crate::store::Store;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -56,13 +56,11 @@ pub struct UploadArgs {
 
 async fn open(args: &ServeArgs) -> Result<(Config, Arc<dyn Store>), String> {
     let config = load_config(args).map_err(|e| e.to_string())?;
-    let store = SqliteStore::open(&config.data_dir).await.map_err(|e| {
-        format!(
-            "cannot open the store in {}: {e}",
-            config.data_dir.display()
-        )
-    })?;
-    Ok((config, Arc::new(store)))
+    let location = config.store_location();
+    let store = crate::store::open(&location)
+        .await
+        .map_err(|e| format!("cannot open the store {}: {e}", location.describe()))?;
+    Ok((config, store))
 }
 
 async fn jobs_of(args: &ServeArgs) -> Result<(Config, Registry), String> {
@@ -99,7 +97,7 @@ pub async fn jobs(cmd: JobsCommand) -> i32 {
                 "job", "schedule", "next fire (UTC)"
             );
             for j in &jobs.list {
-                let last = match jobs.runner.store.runs(Some(&j.name()), 1).await {
+                let last = match jobs.runner.store.jobs().runs(Some(&j.name()), 1).await {
                     Ok(r) => r,
                     Err(e) => return fail(e),
                 };

@@ -601,7 +601,8 @@ async fn drift(a: DriftArgs) -> anyhow::Result<()> {
     use rand_distr::{Distribution, Normal};
     let dir = tempfile::tempdir()?;
     let store: Arc<dyn Store> =
-        Arc::new(crate::store::sqlite::SqliteStore::open(dir.path()).await?);
+        crate::store::open(&crate::store::Location::Sqlite(dir.path().to_path_buf())).await?;
+    let writer = store.journal().register_writer("bench").await?;
     let day0 = 1_793_577_600i64; // 2026-11-02T00:00:00Z
     let hour = 3600i64;
     let mut rng = StdRng::seed_from_u64(1);
@@ -639,7 +640,7 @@ async fn drift(a: DriftArgs) -> anyhow::Result<()> {
                 let shift = if b == 24 && f % 10 == 0 { 0.5 } else { 0.0 };
                 g.insert(format!("f{f}"), summary(shift, a.per_bucket));
             }
-            store.checkpoint(&d, None, 0).await?;
+            store.journal().checkpoint(writer, &d, None, 0).await?;
         }
         let sums: Vec<NamedSummary> = (0..a.features)
             .map(|f| NamedSummary {
@@ -649,6 +650,7 @@ async fn drift(a: DriftArgs) -> anyhow::Result<()> {
             })
             .collect();
         store
+            .series()
             .put_baseline(
                 &BaselineInfo {
                     name: format!("ref-{m}"),

@@ -47,6 +47,9 @@ pub enum Command {
     },
     /// Write the weekly report of an ISO week (Markdown, HTML with charts, JSON).
     Report(admin::ReportArgs),
+    /// Apply the store's schema migrations and exit (`serve` also applies them at start;
+    /// run this first when upgrading replicas one at a time).
+    Migrate(ServeArgs),
     /// Work with configuration files.
     Config {
         #[command(subcommand)]
@@ -192,6 +195,7 @@ pub async fn run(cli: Cli) -> i32 {
                 }
             }
         }
+        Command::Migrate(args) => migrate(args).await,
         Command::Bench { command } => bench::run(command).await,
         Command::Jobs { command } => admin::jobs(command).await,
         Command::Baseline { command } => admin::baseline(command).await,
@@ -224,6 +228,30 @@ pub async fn run(cli: Cli) -> i32 {
                 0
             }
         },
+    }
+}
+
+async fn migrate(args: ServeArgs) -> i32 {
+    let config = match load_config(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    };
+    let location = config.store_location();
+    match crate::store::migrate(&location).await {
+        Ok(()) => {
+            println!("{}: migrations applied", location.describe());
+            0
+        }
+        Err(e) => {
+            eprintln!(
+                "error: cannot migrate the store {}: {e}",
+                location.describe()
+            );
+            2
+        }
     }
 }
 

@@ -40,6 +40,8 @@ pub struct Config {
     /// Limits against slow and idle clients (`server.*`).
     pub http_limits: HttpLimits,
     pub backend: Backend,
+    /// `storage.*` (pool size, timeouts, writer TTL).
+    pub storage: RawStorage,
     pub checkpoint_interval: Duration,
     pub ingest: RawIngest,
     pub auth: RawAuth,
@@ -54,6 +56,23 @@ pub struct Config {
     /// The weekly report's schedule, when enabled.
     pub report_schedule: Option<crate::jobs::schedule::CronSchedule>,
     pub monitors: Vec<crate::drift::monitor::Monitor>,
+}
+
+impl Config {
+    /// Where the store is, for `store::open`.
+    pub fn store_location(&self) -> crate::store::Location {
+        match &self.backend {
+            Backend::Sqlite => crate::store::Location::Sqlite(self.data_dir.clone()),
+            Backend::Postgres(url) => crate::store::Location::Postgres {
+                url: url.clone(),
+                options: crate::store::postgres::PgOptions {
+                    pool_size: self.storage.pool_size,
+                    connect_timeout: Duration::from_secs(self.storage.connect_timeout_secs),
+                    dedup_horizon_secs: self.ingest.dedup_horizon_secs as i64,
+                },
+            },
+        }
+    }
 }
 
 /// Every problem found in a config, each naming the key.
@@ -253,6 +272,28 @@ impl RawConfig {
         if self.auth.protect_ops && self.auth.read_tokens.is_empty() {
             errors.push("auth.protect_ops: needs at least one auth.read_tokens entry".into());
         }
+        if matches!(backend, Some(Backend::Postgres(_))) {
+            if self.privacy.hmac_key.is_none() {
+                errors.push(
+                    "privacy.hmac_key: required when storage.backend = \"postgres\" (env FLYWHEEL_HMAC_KEY): every replica must pseudonymise users with the same key".into(),
+                );
+            }
+            for (key, v) in [
+                ("storage.pool_size", u64::from(self.storage.pool_size)),
+                (
+                    "storage.connect_timeout_secs",
+                    self.storage.connect_timeout_secs,
+                ),
+            ] {
+                positive(&mut errors, key, v);
+            }
+            if self.storage.writer_ttl_secs < 3 * self.storage.checkpoint_interval_secs.max(1) {
+                errors.push(format!(
+                    "storage.writer_ttl_secs: must be at least three checkpoint intervals ({} s), or live replicas get taken over",
+                    3 * self.storage.checkpoint_interval_secs.max(1)
+                ));
+            }
+        }
         if let Some(k) = &self.privacy.hmac_key {
             if k.len() < 16 {
                 errors.push("privacy.hmac_key: must be at least 16 characters".into());
@@ -338,6 +379,7 @@ impl RawConfig {
                 },
                 backend,
                 checkpoint_interval: Duration::from_secs(self.storage.checkpoint_interval_secs),
+                storage: self.storage,
                 ingest: self.ingest,
                 auth: self.auth,
                 hmac_key: self.privacy.hmac_key,

@@ -124,6 +124,13 @@ pub struct RawStorage {
     pub database_url: Option<Secret>,
     /// How often the in-memory summaries are folded into the store.
     pub checkpoint_interval_secs: u64,
+    /// PostgreSQL connections per replica.
+    pub pool_size: u32,
+    /// How long a request (or the start) waits for a PostgreSQL connection.
+    pub connect_timeout_secs: u64,
+    /// A replica whose ingest writer has not checkpointed for this long is taken over by
+    /// another (its unfolded journal rows are folded by the other).
+    pub writer_ttl_secs: u64,
 }
 
 impl Default for RawStorage {
@@ -132,6 +139,9 @@ impl Default for RawStorage {
             backend: "sqlite".into(),
             database_url: None,
             checkpoint_interval_secs: 5,
+            pool_size: 8,
+            connect_timeout_secs: 5,
+            writer_ttl_secs: 30,
         }
     }
 }

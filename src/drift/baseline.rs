@@ -88,7 +88,7 @@ pub async fn store_table(
         source: source.to_owned(),
         features: summaries.len() as u64,
     };
-    store.put_baseline(&info, &summaries).await?;
+    store.series().put_baseline(&info, &summaries).await?;
     Ok(info)
 }
 

@@ -73,7 +73,7 @@ pub async fn merged_summaries(
     from: i64,
     to: i64,
 ) -> Result<SummaryMap, crate::store::StoreError> {
-    let rows = store.summaries(model, None, from, to).await?;
+    let rows = store.series().summaries(model, None, from, to).await?;
     let mut out = SummaryMap::new();
     for r in rows {
         match out.entry((r.class, r.name)) {
@@ -173,7 +173,7 @@ impl DriftJob {
     async fn baseline(&self, model: &str, window: (i64, i64)) -> anyhow::Result<Arc<SummaryMap>> {
         match &self.monitor.baseline {
             BaselineSpec::Dataset { name } => {
-                let (_, sums) = self.store.baseline_summaries(name).await?.ok_or_else(|| {
+                let (_, sums) = self.store.series().baseline_summaries(name).await?.ok_or_else(|| {
                     anyhow::anyhow!(
                         "baseline dataset {name:?} does not exist; upload it with POST /v1/baselines or `flywheel baseline upload`"
                     )
@@ -211,6 +211,7 @@ impl DriftJob {
         let w = self.monitor.window_secs;
         let rows = self
             .store
+            .jobs()
             .results(&ResultQuery {
                 job_prefix: Some(self.name()),
                 model: Some(model.to_owned()),

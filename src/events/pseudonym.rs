@@ -53,6 +53,13 @@ impl Pseudonymizer {
         u64::from_be_bytes(b)
     }
 
+    /// A fingerprint of the key (HMAC of a fixed label, 16 hex digits): the same key gives the
+    /// same fingerprint, and it reveals nothing about the key. Recorded in the store so that a
+    /// process with a different key refuses to share it.
+    pub fn fingerprint(&self) -> String {
+        hex::encode(self.key("flywheel key fingerprint v1").to_be_bytes())
+    }
+
     /// Use the configured key, or load (or create) the key file in `data_dir`.
     pub fn load_or_create(
         configured: Option<&str>,

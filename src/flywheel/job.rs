@@ -65,21 +65,24 @@ async fn load_inputs(
 ) -> anyhow::Result<Inputs> {
     let from = end - i64::from(config.lookback_days) * 86_400;
     let mut feedback = store
+        .series()
         .summaries(model, Some(SeriesClass::FeedbackExplicit), from, end)
         .await?;
     feedback.extend(
         store
+            .series()
             .summaries(model, Some(SeriesClass::FeedbackImplicit), from, end)
             .await?,
     );
     Ok(Inputs {
         end,
-        counts: store.bucket_counts(model, from, end).await?,
+        counts: store.series().bucket_counts(model, from, end).await?,
         feedback,
-        funnel: store.funnel_counts(model, from, end).await?,
-        evals: store.records(model, EventType::ModelEval).await?,
-        deploys: store.records(model, EventType::Deploy).await?,
+        funnel: store.series().funnel_counts(model, from, end).await?,
+        evals: store.series().records(model, EventType::ModelEval).await?,
+        deploys: store.series().records(model, EventType::Deploy).await?,
         activity: store
+            .series()
             .activity(model, from.div_euclid(86_400), end.div_euclid(86_400))
             .await?,
     })

@@ -56,7 +56,7 @@ pub async fn list_jobs(State(state): State<AppState>) -> Result<Json<Value>, Api
     let mut out = Vec::new();
     for j in &state.jobs.list {
         let name = j.name();
-        let last = state.store.runs(Some(&name), 1).await?;
+        let last = state.store.jobs().runs(Some(&name), 1).await?;
         out.push(json!({
             "name": name,
             "schedule": j.schedule().expr(),
@@ -79,7 +79,7 @@ pub async fn list_runs(
     Query(q): Query<RunsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 10_000);
-    let runs = state.store.runs(q.job.as_deref(), limit).await?;
+    let runs = state.store.jobs().runs(q.job.as_deref(), limit).await?;
     Ok(Json(
         json!({ "runs": runs.iter().map(run_json).collect::<Vec<_>>() }),
     ))
@@ -148,6 +148,7 @@ pub async fn drift_latest(
         let name = j.name();
         let last = state
             .store
+            .jobs()
             .results(&ResultQuery {
                 job_prefix: Some(name.clone()),
                 model: Some(q.model.clone()),
@@ -161,6 +162,7 @@ pub async fn drift_latest(
         };
         let rows = state
             .store
+            .jobs()
             .results(&ResultQuery {
                 job_prefix: Some(name.clone()),
                 model: Some(q.model.clone()),
@@ -225,6 +227,7 @@ pub async fn drift_history(
     let to = q.to.as_deref().map(|s| parse_time("to", s)).transpose()?;
     let rows = state
         .store
+        .jobs()
         .results(&ResultQuery {
             job_prefix: Some(match &q.monitor {
                 Some(m) => format!("drift:{m}"),
@@ -260,7 +263,7 @@ struct ConfiguredBaseline {
 }
 
 pub async fn list_baselines(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let stored = state.store.baselines().await?;
+    let stored = state.store.series().baselines().await?;
     let configured: Vec<ConfiguredBaseline> = state
         .config
         .monitors
@@ -361,6 +364,7 @@ pub async fn health_latest(
 ) -> Result<Json<Value>, ApiError> {
     let rows = state
         .store
+        .jobs()
         .results(&ResultQuery {
             job_prefix: Some(crate::flywheel::job::JOB_NAME.into()),
             model: Some(q.model.clone()),
@@ -403,6 +407,7 @@ pub async fn health_history(
     let to = q.to.as_deref().map(|s| parse_time("to", s)).transpose()?;
     let rows = state
         .store
+        .jobs()
         .results(&ResultQuery {
             job_prefix: Some(crate::flywheel::job::JOB_NAME.into()),
             model: Some(q.model.clone()),
@@ -475,6 +480,7 @@ pub async fn list_alerts(
     };
     let active: Vec<Value> = state
         .store
+        .alerts()
         .active_alerts()
         .await?
         .iter()
@@ -484,6 +490,7 @@ pub async fn list_alerts(
     let since = state.clock.now_us() - days * 86_400 * 1_000_000;
     let history: Vec<Value> = state
         .store
+        .alerts()
         .recent_alerts(since, 500)
         .await?
         .iter()

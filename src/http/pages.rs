@@ -106,7 +106,7 @@ const ROUTES: &[(&str, &str)] = &[
 
 /// `/`: models and their arcs, active alerts, the last task runs, reports, the API.
 pub async fn status(State(state): State<AppState>) -> Result<Html<String>, ApiError> {
-    let counts = state.store.type_counts().await?;
+    let counts = state.store.series().type_counts().await?;
     let mut models: Vec<String> = counts.iter().map(|c| c.model.clone()).collect();
     models.dedup();
     let mut h = String::new();
@@ -130,6 +130,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Html<String>, ApiEr
                 .sum();
             let health = state
                 .store
+                .jobs()
                 .results(&ResultQuery {
                     job_prefix: Some(crate::flywheel::job::JOB_NAME.into()),
                     model: Some(m.clone()),
@@ -161,7 +162,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Html<String>, ApiEr
         h.push_str("</table>\n");
     }
     h.push_str("<h2>Active alerts</h2>\n");
-    let alerts = state.store.active_alerts().await?;
+    let alerts = state.store.alerts().active_alerts().await?;
     if alerts.is_empty() {
         h.push_str("<p>None.</p>\n");
     } else {
@@ -174,7 +175,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Html<String>, ApiEr
     }
     h.push_str("<h2>Scheduled tasks</h2>\n<table><tr><th>task</th><th>schedule (UTC)</th><th>last run</th><th>window end</th><th>outcome</th><th>duration</th></tr>\n");
     for j in &state.jobs.list {
-        let last = state.store.runs(Some(&j.name()), 1).await?;
+        let last = state.store.jobs().runs(Some(&j.name()), 1).await?;
         let (when, win, outcome, dur) = match last.first() {
             Some(r) => (
                 r.started_at.to_rfc3339(),

@@ -47,7 +47,7 @@ pub struct ModelsResponse {
 
 pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsResponse>, ApiError> {
     state.ingest.flush().await?;
-    let rows = state.store.type_counts().await?;
+    let rows = state.store.series().type_counts().await?;
     // model → version → rows
     let mut by_model: BTreeMap<String, BTreeMap<String, Vec<crate::store::TypeCount>>> =
         BTreeMap::new();
@@ -234,6 +234,7 @@ pub async fn features(
     state.ingest.flush().await?;
     let known = state
         .store
+        .series()
         .type_counts()
         .await?
         .iter()
@@ -248,6 +249,7 @@ pub async fn features(
     let first_bucket = from - from.rem_euclid(bucket);
     let rows = state
         .store
+        .series()
         .summaries(&model, Some(class), first_bucket, to)
         .await?;
     let mut merged: BTreeMap<String, FeatureSummary> = BTreeMap::new();

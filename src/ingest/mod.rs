@@ -17,7 +17,7 @@ pub mod dedup;
 
 use crate::events::Event;
 use crate::metrics::Metrics;
-use crate::store::{Store, StoreError};
+use crate::store::{Appended, JournalEntry, Store, StoreError};
 use crate::summary::delta::Delta;
 use dedup::Dedup;
 use std::sync::Arc;
@@ -60,6 +60,10 @@ pub struct IngestSettings {
     pub checkpoint_interval: Duration,
     pub queue_depth: usize,
     pub activity_ttl_days: i64,
+    /// A writer of a shared store whose heartbeat is this old is taken over by another.
+    pub writer_ttl_secs: i64,
+    /// Names this process's writer (host and pid), for operators.
+    pub writer_name: String,
 }
 
 impl IngestSettings {
@@ -107,8 +111,17 @@ impl Batch {
     }
 }
 
+/// A batch with duplicates, without them.
+struct Rebuilt {
+    payload: Vec<u8>,
+    ids: Vec<u64>,
+    delta: Delta,
+}
+
+/// Where a batch's answer goes.
+type Reply = oneshot::Sender<Result<BatchOutcome, IngestError>>;
 /// A batch waiting for durability, with the channel its answer goes to.
-type Pending = (Batch, oneshot::Sender<Result<BatchOutcome, IngestError>>);
+type Pending = (Batch, Reply);
 
 enum Command {
     Batch {
@@ -186,60 +199,115 @@ struct Writer {
     delta: Delta,
     pending_events: u64,
     journal_upto: i64,
+    /// This process's writer id in the store.
+    writer: i64,
 }
 
 fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
-/// Reload dedup state and replay the journal left by a crash, then checkpoint. Returns the
-/// number of events replayed. Called once before the writer starts.
+/// Register this process's writer, reload dedup state and take over the journal rows that
+/// writers which stopped uncleanly left unfolded (in a shared store, only those whose heartbeat
+/// lapsed), then checkpoint. Returns the number of events taken over. Called once before the
+/// writer starts.
 async fn recover(w: &mut Writer) -> Result<u64, IngestError> {
     let now = now_secs();
     for c in w
         .store
+        .journal()
         .dedup_chunks(now - w.settings.dedup_horizon_secs)
         .await?
     {
         w.dedup.load(&c);
     }
-    let mut replayed = 0u64;
-    let mut after = w.store.journal_watermark().await?;
-    loop {
-        let rows = w.store.journal_after(after, 1000).await?;
-        if rows.is_empty() {
-            break;
-        }
-        for (seq, payload) in rows {
-            let events = crate::store::decode_batch(&payload).map_err(|e| StoreError::Corrupt {
-                what: "journal",
-                detail: format!("row {seq}: {e}"),
-            })?;
-            for e in &events {
-                w.dedup.insert(dedup::hash_id(&e.event_id));
-            }
-            w.delta.fold_batch(&events);
-            replayed += events.len() as u64;
-            w.pending_events += events.len() as u64;
-            after = seq;
-            w.journal_upto = seq;
-        }
-    }
-    if replayed > 0 {
-        tracing::info!(
-            events = replayed,
-            "replayed the ingest journal left by an unclean stop"
-        );
-    }
+    // One process owns a SQLite file: every other writer there is a previous, stopped process.
+    let stale_after = if w.store.journal().shared() {
+        w.settings.writer_ttl_secs
+    } else {
+        0
+    };
+    let replayed = w.adopt(stale_after).await?;
     w.checkpoint().await?;
     Ok(replayed)
 }
 
 impl Writer {
+    /// Take over the unfolded journal rows of stopped writers and fold them. Returns the events.
+    async fn adopt(&mut self, stale_after_secs: i64) -> Result<u64, IngestError> {
+        let adopted = self
+            .store
+            .journal()
+            .adopt_orphans(self.writer, stale_after_secs)
+            .await?;
+        let mut replayed = 0u64;
+        for (seq, payload) in &adopted.rows {
+            let events = crate::store::decode_batch(payload).map_err(|e| StoreError::Corrupt {
+                what: "journal",
+                detail: format!("row {seq}: {e}"),
+            })?;
+            for e in &events {
+                self.dedup.insert(dedup::hash_id(&e.event_id));
+            }
+            self.delta.fold_batch(&events);
+            replayed += events.len() as u64;
+            self.pending_events += events.len() as u64;
+            self.journal_upto = self.journal_upto.max(*seq);
+        }
+        if !adopted.writers.is_empty() {
+            tracing::info!(
+                writers = ?adopted.writers,
+                events = replayed,
+                "took over the ingest journal of writers that stopped without folding it"
+            );
+        }
+        Ok(replayed)
+    }
+
+    /// This writer was taken over by another (its heartbeat lapsed): whatever it had not
+    /// folded is now the other writer's. Drop it and register anew.
+    async fn refence(&mut self) -> Result<(), StoreError> {
+        tracing::warn!(
+            writer = self.writer,
+            "this ingest writer was taken over by another replica; registering anew"
+        );
+        self.delta = self.settings.delta();
+        self.pending_events = 0;
+        self.metrics.ingest_pending_events.set(0);
+        self.journal_upto = 0;
+        self.writer = self
+            .store
+            .journal()
+            .register_writer(&self.settings.writer_name)
+            .await?;
+        Ok(())
+    }
+
+    /// Every checkpoint interval: checkpoint (which also refreshes the heartbeat) and, in a
+    /// shared store, take over writers whose heartbeat lapsed.
+    async fn tick(&mut self) -> Result<(), IngestError> {
+        self.checkpoint().await?;
+        if self.store.journal().shared() {
+            self.adopt(self.settings.writer_ttl_secs).await?;
+        }
+        Ok(())
+    }
+
     async fn checkpoint(&mut self) -> Result<(), IngestError> {
+        match self.try_checkpoint().await {
+            Err(IngestError::Store(StoreError::Fenced)) => {
+                self.refence().await?;
+                Ok(())
+            }
+            r => r,
+        }
+    }
+
+    async fn try_checkpoint(&mut self) -> Result<(), IngestError> {
         let now = now_secs();
         let chunk = self.dedup.seal(now);
         if self.delta.is_empty() && chunk.is_none() && self.journal_upto == 0 {
+            self.store.journal().heartbeat(self.writer).await?;
             return Ok(());
         }
         let start = Instant::now();
@@ -247,7 +315,8 @@ impl Writer {
         let delta = std::mem::replace(&mut self.delta, fresh);
         if let Err(e) = self
             .store
-            .checkpoint(&delta, chunk.as_ref(), self.journal_upto)
+            .journal()
+            .checkpoint(self.writer, &delta, chunk.as_ref(), self.journal_upto)
             .await
         {
             // Keep the delta: the journal still holds its events, and the next checkpoint retries.
@@ -268,9 +337,10 @@ impl Writer {
         self.metrics.ingest_pending_events.set(0);
         self.journal_upto = 0;
         self.dedup.expire(now);
-        self.store.trim_journal(JOURNAL_TRIM_STEP * 8).await?;
+        self.store.journal().trim(JOURNAL_TRIM_STEP * 8).await?;
         let activity_cutoff = now.div_euclid(86_400) - self.settings.activity_ttl_days;
         self.store
+            .journal()
             .purge(
                 now - self.settings.dedup_horizon_secs - 600,
                 activity_cutoff,
@@ -281,16 +351,11 @@ impl Writer {
 
     /// Make a group of batches durable, then fold them and answer each.
     async fn commit_group(&mut self, group: Vec<Pending>) {
-        let mut payloads = Vec::with_capacity(group.len());
-        let mut outcomes = Vec::with_capacity(group.len());
-        // Per batch: its pre-folded delta; for a batch with duplicates (rare), the delta of its
-        // accepted events, decoded from the payload and folded here.
-        let mut deltas: Vec<Delta> = Vec::with_capacity(group.len());
+        // Per batch: the batch, what became of its events so far, and its reply.
+        let mut items: Vec<(Batch, BatchOutcome, Reply)> = Vec::with_capacity(group.len());
         let mut fresh_ids: Vec<u64> = Vec::new();
-        let mut replies = Vec::with_capacity(group.len());
         for (batch, reply) in group {
             let mut outcome = BatchOutcome::default();
-            let first_fresh = fresh_ids.len();
             for (i, &h) in batch.ids.iter().enumerate() {
                 if self.dedup.insert(h) {
                     fresh_ids.push(h);
@@ -298,45 +363,104 @@ impl Writer {
                     outcome.duplicates.push(i);
                 }
             }
-            outcome.accepted = batch.ids.len() - outcome.duplicates.len();
-            if outcome.duplicates.is_empty() {
-                payloads.push(batch.payload);
-                deltas.push(batch.delta);
-            } else if outcome.accepted > 0 {
+            items.push((batch, outcome, reply));
+        }
+        let start = Instant::now();
+        // Rebuilt only for batches with duplicates (rare): decoded, filtered and re-encoded.
+        let mut rebuilt: Vec<Option<Rebuilt>> = Vec::new();
+        let mut refenced = false;
+        let result = loop {
+            rebuilt.clear();
+            let mut failed = None;
+            for (batch, outcome, _) in &items {
+                if outcome.duplicates.is_empty() || outcome.duplicates.len() == batch.ids.len() {
+                    rebuilt.push(None);
+                    continue;
+                }
                 match accepted_events(&batch.payload, &outcome.duplicates) {
                     Ok(accepted) => {
-                        payloads.push(crate::store::encode_batch(&accepted));
                         let mut delta = self.settings.delta();
                         delta.fold_batch(&accepted);
-                        deltas.push(delta);
+                        rebuilt.push(Some(Rebuilt {
+                            payload: crate::store::encode_batch(&accepted),
+                            ids: accepted
+                                .iter()
+                                .map(|e| dedup::hash_id(&e.event_id))
+                                .collect(),
+                            delta,
+                        }));
                     }
+                    // Cannot happen (the payload was encoded in this process).
                     Err(e) => {
-                        // Cannot happen (the payload was encoded in this process); refuse the
-                        // batch rather than guess.
-                        self.dedup.remove_active(&fresh_ids[first_fresh..]);
-                        fresh_ids.truncate(first_fresh);
-                        let _ = reply.send(Err(IngestError::Store(e)));
-                        continue;
+                        failed = Some(e);
+                        break;
                     }
                 }
             }
-            outcomes.push(outcome);
-            replies.push(reply);
-        }
-        let start = Instant::now();
-        let result = if payloads.is_empty() {
-            Ok(self.journal_upto)
-        } else {
-            self.store.append_journal(&payloads, now_secs()).await
+            if let Some(e) = failed {
+                break Err(e);
+            }
+            let entries: Vec<JournalEntry> = items
+                .iter()
+                .zip(&rebuilt)
+                .filter_map(|((batch, outcome, _), r)| match r {
+                    Some(r) => Some(JournalEntry {
+                        payload: &r.payload,
+                        ids: &r.ids,
+                    }),
+                    None if outcome.duplicates.is_empty() => Some(JournalEntry {
+                        payload: &batch.payload,
+                        ids: &batch.ids,
+                    }),
+                    None => None,
+                })
+                .collect();
+            if entries.is_empty() {
+                break Ok(self.journal_upto);
+            }
+            match self
+                .store
+                .journal()
+                .append(self.writer, &entries, now_secs())
+                .await
+            {
+                Ok(Appended::Upto(last)) => break Ok(last),
+                Ok(Appended::Duplicates(dups)) => {
+                    // Another replica recorded these ids first: they are duplicates here too.
+                    let dups: rustc_hash::FxHashSet<u64> = dups.into_iter().collect();
+                    for (batch, outcome, _) in &mut items {
+                        for (i, h) in batch.ids.iter().enumerate() {
+                            if dups.contains(h) && outcome.duplicates.binary_search(&i).is_err() {
+                                let at = outcome.duplicates.partition_point(|&d| d < i);
+                                outcome.duplicates.insert(at, i);
+                            }
+                        }
+                    }
+                    fresh_ids.retain(|h| !dups.contains(h));
+                }
+                Err(StoreError::Fenced) if !refenced => {
+                    refenced = true;
+                    if let Err(e) = self.refence().await {
+                        break Err(e);
+                    }
+                }
+                Err(e) => break Err(e),
+            }
         };
         self.metrics
             .observe_store_write("journal", start.elapsed().as_secs_f64());
         match result {
             Ok(last) => {
-                if !payloads.is_empty() {
-                    self.journal_upto = last;
-                }
-                for delta in deltas {
+                self.journal_upto = self.journal_upto.max(last);
+                let mut dups = 0usize;
+                for ((batch, mut outcome, reply), rebuilt) in items.into_iter().zip(rebuilt) {
+                    outcome.accepted = batch.ids.len() - outcome.duplicates.len();
+                    dups += outcome.duplicates.len();
+                    let delta = match rebuilt {
+                        Some(r) => r.delta,
+                        None if outcome.accepted > 0 => batch.delta,
+                        None => self.settings.delta(),
+                    };
                     self.delta.merge(&delta);
                     // The ingest counter moves once per (type, model) per batch, not per event.
                     for (event_type, model, n) in delta.event_counts() {
@@ -347,22 +471,19 @@ impl Writer {
                             .with_label_values(&[event_type.as_str(), &model])
                             .inc_by(n);
                     }
+                    let _ = reply.send(Ok(outcome));
                 }
                 self.metrics
                     .ingest_pending_events
                     .set(self.pending_events as i64);
-                let dups: usize = outcomes.iter().map(|o| o.duplicates.len()).sum();
                 self.metrics.events_duplicate.inc_by(dups as u64);
-                for (reply, outcome) in replies.into_iter().zip(outcomes) {
-                    let _ = reply.send(Ok(outcome));
-                }
             }
             Err(e) => {
                 tracing::error!(error = %e, "cannot journal a batch; answering 503");
                 // Nothing was made durable: forget the ids so a retry is accepted.
                 self.dedup.remove_active(&fresh_ids);
                 let msg = e.to_string();
-                for reply in replies {
+                for (_, _, reply) in items {
                     let _ = reply.send(Err(IngestError::Unavailable(msg.clone())));
                 }
             }
@@ -389,7 +510,12 @@ pub async fn start(
     settings: IngestSettings,
 ) -> Result<(IngestHandle, tokio::task::JoinHandle<()>), IngestError> {
     let (tx, mut rx) = mpsc::channel::<Command>(settings.queue_depth);
+    let writer = store
+        .journal()
+        .register_writer(&settings.writer_name)
+        .await?;
     let mut w = Writer {
+        writer,
         store,
         metrics: metrics.clone(),
         dedup: Dedup::new(settings.dedup_horizon_secs),
@@ -423,7 +549,7 @@ pub async fn start(
                         }
                     },
                     _ = tick.tick() => {
-                        if let Err(e) = w.checkpoint().await {
+                        if let Err(e) = w.tick().await {
                             tracing::error!(error = %e, "checkpoint failed; will retry");
                         }
                         continue;
@@ -446,7 +572,7 @@ pub async fn start(
                     metrics.ingest_queue_batches.sub(group.len() as i64);
                     w.commit_group(group).await;
                     // Delete a few folded journal rows per group: bounded work, never a stall.
-                    if let Err(e) = w.store.trim_journal(JOURNAL_TRIM_STEP).await {
+                    if let Err(e) = w.store.journal().trim(JOURNAL_TRIM_STEP).await {
                         tracing::warn!(error = %e, "cannot trim the journal; will retry");
                     }
                     if w.pending_events >= MAX_PENDING_EVENTS {
@@ -472,7 +598,13 @@ pub async fn start(
                             }
                         }
                     }
-                    let _ = reply.send(w.checkpoint().await);
+                    let result = w.checkpoint().await;
+                    if result.is_ok() {
+                        if let Err(e) = w.store.journal().retire_writer(w.writer).await {
+                            tracing::warn!(error = %e, "cannot retire the ingest writer; another takes it over after its TTL");
+                        }
+                    }
+                    let _ = reply.send(result);
                     return;
                 }
             }

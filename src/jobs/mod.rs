@@ -230,13 +230,14 @@ impl Runner {
         let ttl = self.lease_ttl.as_micros() as i64;
         if !self
             .store
-            .try_lease(&name, &self.holder, self.now_us(), ttl)
+            .jobs()
+            .try_lease(&name, &self.holder, ttl)
             .await?
         {
             return Err(RunError::Busy(name));
         }
         let result = self.execute_leased(job, &name, fired_at, observe).await;
-        if let Err(e) = self.store.release_lease(&name, &self.holder).await {
+        if let Err(e) = self.store.jobs().release_lease(&name, &self.holder).await {
             tracing::warn!(job = %name, error = %e, "cannot release the job lease; it expires by itself");
         }
         result
@@ -282,7 +283,7 @@ impl Runner {
             outcome,
             detail,
         };
-        self.store.save_run(&run, &results).await?;
+        self.store.jobs().save_run(&run, &results).await?;
         if let (true, Some(after)) = (observe, after) {
             after.await;
         }
@@ -300,6 +301,7 @@ impl Runner {
         let now = DateTime::<Utc>::from_timestamp_micros(self.now_us()).unwrap_or_default();
         let last = self
             .store
+            .jobs()
             .last_fire(&name)
             .await?
             .and_then(|s| DateTime::<Utc>::from_timestamp(s, 0));
@@ -330,7 +332,7 @@ impl Runner {
                     // Restore the exported figures of the last recorded window (rerunning it
                     // reproduces it), so that gauges and the rules on them do not wait a whole
                     // interval after a restart.
-                    if let Ok(Some(last)) = runner.store.last_fire(&job.name()).await {
+                    if let Ok(Some(last)) = runner.store.jobs().last_fire(&job.name()).await {
                         if let Err(e) = runner.execute_with(job.as_ref(), last, false).await {
                             tracing::warn!(job = %job.name(), error = %e, "cannot restore the last run");
                         }

@@ -24,7 +24,7 @@ pub async fn build(
 ) -> anyhow::Result<WeeklyReport> {
     let (ws, we) = (week.start, week.end);
     let models = crate::store::models_before(store, we).await?;
-    let alerts_all = store.recent_alerts(ws * 1_000_000, 10_000).await?;
+    let alerts_all = store.alerts().recent_alerts(ws * 1_000_000, 10_000).await?;
     let mut sections = Vec::new();
     for model in &models {
         // Computed from the stored data (not read from the health job's results), so that the
@@ -170,6 +170,7 @@ struct StoredDrift {
 /// Per feature, the drift windows of the week that drifted, and the largest score.
 async fn drift_week(store: &dyn Store, model: &str, week: &IsoWeek) -> anyhow::Result<DriftWeek> {
     let rows: Vec<ResultRow> = store
+        .jobs()
         .results(&ResultQuery {
             job_prefix: Some("drift:".into()),
             model: Some(model.to_owned()),
@@ -273,11 +274,13 @@ async fn drift_charts(
     let (ws, we) = (week.start, week.end);
     let cur = merged(
         store
+            .series()
             .summaries(model, Some(SeriesClass::Input), ws, we)
             .await?,
     );
     let refr = merged(
         store
+            .series()
             .summaries(model, Some(SeriesClass::Input), ws - 7 * DAY, ws)
             .await?,
     );
@@ -319,7 +322,10 @@ async fn drift_charts(
 
 /// Daily feedback and interactions over the 8 weeks to the week's end.
 async fn volume_chart(store: &dyn Store, model: &str, we: i64) -> anyhow::Result<String> {
-    let counts = store.bucket_counts(model, we - 56 * DAY, we).await?;
+    let counts = store
+        .series()
+        .bucket_counts(model, we - 56 * DAY, we)
+        .await?;
     let mut per_day: BTreeMap<i64, (f64, f64)> = BTreeMap::new();
     for c in counts {
         let d = c.bucket - c.bucket.rem_euclid(DAY);

@@ -11,6 +11,7 @@
 //! A checkpoint merges an in-memory [`Delta`] and deletes the journal rows it covers in one
 //! transaction, so a crash at any point neither loses nor double-counts an event.
 
+pub mod postgres;
 pub mod sqlite;
 
 use crate::clock::Timestamp;
@@ -27,6 +28,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt ({what}): {detail}")]
     Corrupt { what: &'static str, detail: String },
+    #[error("this ingest writer was taken over by another replica (its heartbeat lapsed)")]
+    Fenced,
+    #[error("the pseudonymisation key differs from the one this database was written with (fingerprint {found} here, {stored} in the database); every replica must use the same privacy.hmac_key")]
+    KeyMismatch { found: String, stored: String },
     #[error("cannot prepare the data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -218,43 +223,117 @@ pub struct DedupChunk {
     pub ids: Vec<u64>,
 }
 
+/// A batch for the journal: its encoded payload and the hashes of its event ids.
+#[derive(Debug, Clone, Copy)]
+pub struct JournalEntry<'a> {
+    pub payload: &'a [u8],
+    pub ids: &'a [u64],
+}
+
+/// What became of an append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Durable; the seq of the last row written.
+    Upto(i64),
+    /// Nothing was written: these ids were already recorded by another writer of a shared store
+    /// (within the dedup horizon). Drop them and append the rest.
+    Duplicates(Vec<u64>),
+}
+
+/// Journal rows taken over from writers that stopped without folding them.
+#[derive(Debug, Clone, Default)]
+pub struct Adopted {
+    /// The writers taken over.
+    pub writers: Vec<i64>,
+    /// The rows, now owned by the adopting writer (new seqs), oldest first.
+    pub rows: Vec<(i64, Vec<u8>)>,
+}
+
+/// The store, in parts by what they hold. One implementation per backend; [`open`] chooses.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// The store answers (for `/readyz`).
+    /// The backend answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
+    /// The backend's name (`sqlite`, `postgres`), for logs and `/readyz`.
+    fn backend(&self) -> &'static str;
+    /// Check the pseudonymisation key's fingerprint against the one recorded in the store
+    /// (recording it the first time): two processes with different keys must not share a store.
+    async fn check_key(&self, fingerprint: &str) -> Result<(), StoreError>;
+    /// Journal, writers, deduplication and checkpoints.
+    fn journal(&self) -> &dyn JournalStore;
+    /// What was folded: summaries, counts, records, activity, baselines.
+    fn series(&self) -> &dyn SeriesStore;
+    /// Job runs, their results and leases.
+    fn jobs(&self) -> &dyn JobStore;
+    /// The service's own alerts.
+    fn alerts(&self) -> &dyn AlertStore;
+}
 
-    /// Append encoded batches to the journal durably, in one transaction. Returns the last seq.
-    async fn append_journal(
+/// The ingest side. Each ingest writer (one per process) registers and owns the journal rows it
+/// appends; a checkpoint folds them and moves the writer's watermark; rows of a writer that
+/// stopped heart-beating are adopted by another (see `ingest`). A fenced writer (adopted while
+/// it was still alive, e.g. cut off from the database for longer than the TTL) gets
+/// [`StoreError::Fenced`] and must drop its unfolded state.
+#[async_trait]
+pub trait JournalStore: Send + Sync {
+    /// Several processes write to this store at once: event ids are checked in the store, not
+    /// only in each process's memory.
+    fn shared(&self) -> bool;
+
+    /// Register a new writer (heartbeat now, by the database's clock); returns its id.
+    async fn register_writer(&self, name: &str) -> Result<i64, StoreError>;
+
+    /// Refresh the writer's heartbeat; [`StoreError::Fenced`] when it was adopted.
+    async fn heartbeat(&self, writer: i64) -> Result<(), StoreError>;
+
+    /// Take over the unfolded rows of every other writer whose heartbeat is at least
+    /// `stale_after_secs` old (0: every other writer), re-appending them as `writer`'s rows and
+    /// removing the old writers, in one transaction.
+    async fn adopt_orphans(
         &self,
-        payloads: &[Vec<u8>],
+        writer: i64,
+        stale_after_secs: i64,
+    ) -> Result<Adopted, StoreError>;
+
+    /// Append batches durably, in one transaction (all or nothing). A shared store records the
+    /// ids in the same transaction and refuses the append if any was recorded before.
+    async fn append(
+        &self,
+        writer: i64,
+        entries: &[JournalEntry<'_>],
         received_at: i64,
-    ) -> Result<i64, StoreError>;
+    ) -> Result<Appended, StoreError>;
 
-    /// Journal rows after `seq`, oldest first, at most `limit`.
-    async fn journal_after(&self, seq: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError>;
-
-    /// Merge `delta` into the stored state, store `dedup` as a new chunk, and mark journal rows
-    /// up to `journal_upto` as folded, all in one transaction. (Folded rows are deleted later by
-    /// [`Store::trim_journal`], in small steps.)
+    /// Merge `delta` into the stored state, store `dedup` as a new chunk, mark the writer's rows
+    /// up to `journal_upto` as folded and refresh its heartbeat, all in one transaction.
+    /// (Folded rows are deleted later by [`JournalStore::trim`], in small steps.)
     async fn checkpoint(
         &self,
+        writer: i64,
         delta: &Delta,
         dedup: Option<&DedupChunk>,
         journal_upto: i64,
     ) -> Result<(), StoreError>;
 
-    /// The last journal seq folded into summaries (rows up to it must not be replayed).
-    async fn journal_watermark(&self) -> Result<i64, StoreError>;
+    /// Remove a writer whose rows are all folded (a clean stop).
+    async fn retire_writer(&self, writer: i64) -> Result<(), StoreError>;
 
     /// Delete at most `limit` folded journal rows; returns how many were deleted.
-    async fn trim_journal(&self, limit: i64) -> Result<u64, StoreError>;
+    async fn trim(&self, limit: i64) -> Result<u64, StoreError>;
+
+    /// Journal rows not yet folded, of every writer (for operators and tests).
+    async fn unfolded(&self) -> Result<u64, StoreError>;
 
     /// Dedup chunks created at or after `since` (seconds).
     async fn dedup_chunks(&self, since: i64) -> Result<Vec<DedupChunk>, StoreError>;
 
-    /// Drop dedup chunks created before `dedup_before` and activity before day `activity_before`.
+    /// Drop dedup state created before `dedup_before` and activity before day `activity_before`.
     async fn purge(&self, dedup_before: i64, activity_before: i64) -> Result<(), StoreError>;
+}
 
+/// What was folded from events, and the reference datasets.
+#[async_trait]
+pub trait SeriesStore: Send + Sync {
     /// Counts per (model, version, event type) over all time.
     async fn type_counts(&self) -> Result<Vec<TypeCount>, StoreError>;
 
@@ -309,7 +388,11 @@ pub trait Store: Send + Sync + 'static {
         &self,
         name: &str,
     ) -> Result<Option<(BaselineInfo, Vec<NamedSummary>)>, StoreError>;
+}
 
+/// Job runs, results and leases.
+#[async_trait]
+pub trait JobStore: Send + Sync {
     /// Record a run and its results in one transaction, replacing an earlier run of the same
     /// (job, window) and all of its results: rerunning a window never duplicates.
     async fn save_run(&self, run: &JobRun, results: &[ResultRow]) -> Result<(), StoreError>;
@@ -323,19 +406,17 @@ pub trait Store: Send + Sync + 'static {
     /// Stored results, ordered by window end (see [`ResultQuery`]).
     async fn results(&self, q: &ResultQuery) -> Result<Vec<ResultRow>, StoreError>;
 
-    /// Take or renew the lease on `job` for `holder` until `now_us + ttl_us`; false when another
-    /// holder has an unexpired lease.
-    async fn try_lease(
-        &self,
-        job: &str,
-        holder: &str,
-        now_us: i64,
-        ttl_us: i64,
-    ) -> Result<bool, StoreError>;
+    /// Take or renew the lease on `job` for `holder` for `ttl_us`, timed by the database's clock
+    /// (replicas' clocks may differ); false when another holder has an unexpired lease.
+    async fn try_lease(&self, job: &str, holder: &str, ttl_us: i64) -> Result<bool, StoreError>;
 
     /// Give a lease back (only if `holder` has it).
     async fn release_lease(&self, job: &str, holder: &str) -> Result<(), StoreError>;
+}
 
+/// The service's own alerts.
+#[async_trait]
+pub trait AlertStore: Send + Sync {
     /// Alerts that are pending or firing.
     async fn active_alerts(&self) -> Result<Vec<AlertRow>, StoreError>;
 
@@ -346,9 +427,47 @@ pub trait Store: Send + Sync + 'static {
     async fn put_alert(&self, a: &AlertRow) -> Result<i64, StoreError>;
 }
 
+/// Where the store is; the one place a backend is chosen.
+#[derive(Debug, Clone)]
+pub enum Location {
+    /// The embedded default: `flywheel.db` in this data directory, one process.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL database shared by replicas.
+    Postgres {
+        url: crate::secret::Secret,
+        options: postgres::PgOptions,
+    },
+}
+
+impl Location {
+    /// Where, for logs and errors (a URL without its password).
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(dir) => sqlite::SqliteStore::path_in(dir).display().to_string(),
+            Location::Postgres { url, .. } => crate::secret::redact_url(url.expose()),
+        }
+    }
+}
+
+/// Open the store at `location`, applying migrations.
+pub async fn open(location: &Location) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    Ok(match location {
+        Location::Sqlite(dir) => std::sync::Arc::new(sqlite::SqliteStore::open(dir).await?),
+        Location::Postgres { url, options } => {
+            std::sync::Arc::new(postgres::PgStore::open(url.expose(), options).await?)
+        }
+    })
+}
+
+/// Apply the migrations at `location` that are not applied yet (`flywheel migrate`).
+pub async fn migrate(location: &Location) -> Result<(), StoreError> {
+    open(location).await.map(|_| ())
+}
+
 /// The models that sent an event before `before` (seconds since the epoch), distinct, sorted.
 pub async fn models_before(store: &dyn Store, before: i64) -> Result<Vec<String>, StoreError> {
     let mut models: Vec<String> = store
+        .series()
         .type_counts()
         .await?
         .into_iter()
@@ -358,6 +477,58 @@ pub async fn models_before(store: &dyn Store, before: i64) -> Result<Vec<String>
     models.sort();
     models.dedup();
     Ok(models)
+}
+
+/// Compare a key fingerprint with the stored one.
+pub(crate) fn compare_key(found: &str, stored: String) -> Result<(), StoreError> {
+    if stored == found {
+        Ok(())
+    } else {
+        Err(StoreError::KeyMismatch {
+            found: found.to_owned(),
+            stored,
+        })
+    }
+}
+
+/// A stored count (never negative) as `u64`.
+pub(crate) fn count(n: i64, what: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::Corrupt {
+        what,
+        detail: format!("negative count {n}"),
+    })
+}
+
+/// Parse a stored enum value, or say which column holds what.
+pub(crate) fn parse_enum<T>(
+    what: &'static str,
+    s: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<T, StoreError> {
+    parse(s).ok_or_else(|| StoreError::Corrupt {
+        what,
+        detail: format!("unknown value {s:?}"),
+    })
+}
+
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(
+    what: &'static str,
+    s: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt {
+        what,
+        detail: e.to_string(),
+    })
+}
+
+/// A `LIKE` pattern matching strings that start with `p` (escape character `\\`).
+pub(crate) fn like_prefix(p: &str) -> String {
+    format!(
+        "{}%",
+        p.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    )
 }
 
 pub(crate) fn decode_summary(data: &[u8]) -> Result<FeatureSummary, StoreError> {

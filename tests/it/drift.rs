@@ -438,43 +438,6 @@ async fn a_stationary_stream_stays_within_the_false_alert_budget() {
 }
 
 #[tokio::test]
-async fn a_lease_keeps_two_runners_of_a_job_apart_until_it_expires() {
-    use flywheel::store::{sqlite::SqliteStore, Store};
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = SqliteStore::open(dir.path()).await.expect("open");
-    let s = 1_000_000i64;
-    assert!(store
-        .try_lease("drift:x", "a", 0, 10 * s)
-        .await
-        .expect("lease"));
-    // Another runner is refused while the lease holds; the holder may renew.
-    assert!(!store
-        .try_lease("drift:x", "b", 5 * s, 10 * s)
-        .await
-        .expect("lease"));
-    assert!(store
-        .try_lease("drift:x", "a", 5 * s, 10 * s)
-        .await
-        .expect("renew"));
-    // Another job is independent.
-    assert!(store
-        .try_lease("drift:y", "b", 5 * s, 10 * s)
-        .await
-        .expect("lease"));
-    // Expired (a crashed runner): taken over.
-    assert!(store
-        .try_lease("drift:x", "b", 16 * s, 10 * s)
-        .await
-        .expect("lease"));
-    // Released: free at once.
-    store.release_lease("drift:x", "b").await.expect("release");
-    assert!(store
-        .try_lease("drift:x", "c", 17 * s, 10 * s)
-        .await
-        .expect("lease"));
-}
-
-#[tokio::test]
 async fn baseline_uploads_say_what_is_wrong() {
     let (app, _clock) = start(RawMonitor::default()).await;
     let post = |path: &str, ct: &str, body: &str| {

@@ -174,3 +174,28 @@ impl TestApp {
             .expect("metrics text")
     }
 }
+
+/// A fresh, empty PostgreSQL database for one test, on the throwaway cluster that
+/// `scripts/test.sh` starts (its admin URL in `FLYWHEEL_TEST_DATABASE_URL`). Without it the test
+/// fails, saying how to get one: PostgreSQL tests are never skipped.
+pub async fn pg_database() -> String {
+    let admin = std::env::var("FLYWHEEL_TEST_DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "FLYWHEEL_TEST_DATABASE_URL is not set: run the tests with scripts/test.sh, which starts \
+             a throwaway PostgreSQL cluster, or point it at a server where this user may CREATE DATABASE"
+        )
+    });
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test PostgreSQL ({admin}): {e}"));
+    let name = format!("fw_{}", hex::encode(rand::random::<[u8; 6]>()));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create the test database");
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("the admin URL names a database");
+    format!("{base}/{name}")
+}

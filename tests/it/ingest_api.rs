@@ -1,10 +1,9 @@
 use crate::helpers::*;
-use flywheel::events::Event;
 use flywheel::store::{
-    sqlite::SqliteStore, AlertRow, BaselineInfo, BucketCount, DedupChunk, FunnelCount, JobRun,
-    NamedSummary, ResultQuery, ResultRow, Store, StoreError, SummaryRow, TypeCount,
+    sqlite::SqliteStore, Adopted, AlertStore, Appended, DedupChunk, JobStore, JournalEntry,
+    JournalStore, SeriesStore, Store, StoreError,
 };
-use flywheel::summary::delta::{Delta, SeriesClass};
+use flywheel::summary::delta::Delta;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -576,101 +575,75 @@ impl Store for SlowStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.inner.ping().await
     }
-    async fn append_journal(&self, p: &[Vec<u8>], at: i64) -> Result<i64, StoreError> {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+    async fn check_key(&self, fingerprint: &str) -> Result<(), StoreError> {
+        self.inner.check_key(fingerprint).await
+    }
+    fn journal(&self) -> &dyn JournalStore {
+        self
+    }
+    fn series(&self) -> &dyn SeriesStore {
+        self.inner.series()
+    }
+    fn jobs(&self) -> &dyn JobStore {
+        self.inner.jobs()
+    }
+    fn alerts(&self) -> &dyn AlertStore {
+        self.inner.alerts()
+    }
+}
+
+/// Appends wait at the gate; everything else goes straight to SQLite.
+#[async_trait::async_trait]
+impl JournalStore for SlowStore {
+    fn shared(&self) -> bool {
+        false
+    }
+    async fn register_writer(&self, name: &str) -> Result<i64, StoreError> {
+        self.inner.journal().register_writer(name).await
+    }
+    async fn heartbeat(&self, w: i64) -> Result<(), StoreError> {
+        self.inner.journal().heartbeat(w).await
+    }
+    async fn adopt_orphans(&self, w: i64, stale: i64) -> Result<Adopted, StoreError> {
+        self.inner.journal().adopt_orphans(w, stale).await
+    }
+    async fn append(
+        &self,
+        w: i64,
+        entries: &[JournalEntry<'_>],
+        at: i64,
+    ) -> Result<Appended, StoreError> {
         self.entered
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let _permit = self.gate.acquire().await;
-        self.inner.append_journal(p, at).await
-    }
-    async fn journal_after(&self, seq: i64, limit: i64) -> Result<Vec<(i64, Vec<u8>)>, StoreError> {
-        self.inner.journal_after(seq, limit).await
+        self.inner.journal().append(w, entries, at).await
     }
     async fn checkpoint(
         &self,
+        w: i64,
         d: &Delta,
         c: Option<&DedupChunk>,
         upto: i64,
     ) -> Result<(), StoreError> {
-        self.inner.checkpoint(d, c, upto).await
+        self.inner.journal().checkpoint(w, d, c, upto).await
     }
-    async fn journal_watermark(&self) -> Result<i64, StoreError> {
-        self.inner.journal_watermark().await
+    async fn retire_writer(&self, w: i64) -> Result<(), StoreError> {
+        self.inner.journal().retire_writer(w).await
     }
-    async fn trim_journal(&self, limit: i64) -> Result<u64, StoreError> {
-        self.inner.trim_journal(limit).await
+    async fn trim(&self, limit: i64) -> Result<u64, StoreError> {
+        self.inner.journal().trim(limit).await
+    }
+    async fn unfolded(&self) -> Result<u64, StoreError> {
+        self.inner.journal().unfolded().await
     }
     async fn dedup_chunks(&self, since: i64) -> Result<Vec<DedupChunk>, StoreError> {
-        self.inner.dedup_chunks(since).await
+        self.inner.journal().dedup_chunks(since).await
     }
     async fn purge(&self, a: i64, b: i64) -> Result<(), StoreError> {
-        self.inner.purge(a, b).await
-    }
-    async fn type_counts(&self) -> Result<Vec<TypeCount>, StoreError> {
-        self.inner.type_counts().await
-    }
-    async fn summaries(
-        &self,
-        m: &str,
-        c: Option<SeriesClass>,
-        f: i64,
-        t: i64,
-    ) -> Result<Vec<SummaryRow>, StoreError> {
-        self.inner.summaries(m, c, f, t).await
-    }
-    async fn records(
-        &self,
-        m: &str,
-        t: flywheel::events::EventType,
-    ) -> Result<Vec<Event>, StoreError> {
-        self.inner.records(m, t).await
-    }
-    async fn bucket_counts(&self, m: &str, f: i64, t: i64) -> Result<Vec<BucketCount>, StoreError> {
-        self.inner.bucket_counts(m, f, t).await
-    }
-    async fn funnel_counts(&self, m: &str, f: i64, t: i64) -> Result<Vec<FunnelCount>, StoreError> {
-        self.inner.funnel_counts(m, f, t).await
-    }
-    async fn activity(&self, m: &str, f: i64, t: i64) -> Result<Vec<(i64, u64)>, StoreError> {
-        self.inner.activity(m, f, t).await
-    }
-    async fn put_baseline(&self, i: &BaselineInfo, s: &[NamedSummary]) -> Result<(), StoreError> {
-        self.inner.put_baseline(i, s).await
-    }
-    async fn baselines(&self) -> Result<Vec<BaselineInfo>, StoreError> {
-        self.inner.baselines().await
-    }
-    async fn baseline_summaries(
-        &self,
-        n: &str,
-    ) -> Result<Option<(BaselineInfo, Vec<NamedSummary>)>, StoreError> {
-        self.inner.baseline_summaries(n).await
-    }
-    async fn save_run(&self, r: &JobRun, rs: &[ResultRow]) -> Result<(), StoreError> {
-        self.inner.save_run(r, rs).await
-    }
-    async fn runs(&self, j: Option<&str>, l: i64) -> Result<Vec<JobRun>, StoreError> {
-        self.inner.runs(j, l).await
-    }
-    async fn last_fire(&self, j: &str) -> Result<Option<i64>, StoreError> {
-        self.inner.last_fire(j).await
-    }
-    async fn results(&self, q: &ResultQuery) -> Result<Vec<ResultRow>, StoreError> {
-        self.inner.results(q).await
-    }
-    async fn try_lease(&self, j: &str, h: &str, n: i64, t: i64) -> Result<bool, StoreError> {
-        self.inner.try_lease(j, h, n, t).await
-    }
-    async fn release_lease(&self, j: &str, h: &str) -> Result<(), StoreError> {
-        self.inner.release_lease(j, h).await
-    }
-    async fn active_alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
-        self.inner.active_alerts().await
-    }
-    async fn recent_alerts(&self, s: i64, l: i64) -> Result<Vec<AlertRow>, StoreError> {
-        self.inner.recent_alerts(s, l).await
-    }
-    async fn put_alert(&self, a: &AlertRow) -> Result<i64, StoreError> {
-        self.inner.put_alert(a).await
+        self.inner.journal().purge(a, b).await
     }
 }
 

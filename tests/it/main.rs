@@ -16,3 +16,4 @@ mod openapi;
 mod ops;
 mod prometheus_e2e;
 mod slow_clients;
+mod store;

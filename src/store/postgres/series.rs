@@ -1,0 +1,262 @@
+//! Summaries, counts, records, activity and baselines (PostgreSQL).
+
+use super::PgStore;
+use crate::store::*;
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+
+#[async_trait]
+impl SeriesStore for PgStore {
+    async fn type_counts(&self) -> Result<Vec<TypeCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT model, version, event_type, sum(n)::int8, min(first_us), max(last_us)
+             FROM event_counts GROUP BY model, version, event_type ORDER BY model, version, event_type",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(TypeCount {
+                    model: r.try_get(0)?,
+                    version: r.try_get(1)?,
+                    event_type: parse_enum(
+                        "event_counts.event_type",
+                        &r.try_get::<String, _>(2)?,
+                        EventType::parse,
+                    )?,
+                    count: count(r.try_get(3)?, "event_counts.n")?,
+                    first_us: r.try_get(4)?,
+                    last_us: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn summaries(
+        &self,
+        model: &str,
+        class: Option<SeriesClass>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<SummaryRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, class, name, bucket, data FROM summaries
+             WHERE model = $1 AND ($2::text IS NULL OR class = $2) AND bucket >= $3 AND bucket < $4
+             ORDER BY version, class, name, bucket",
+        )
+        .bind(model)
+        .bind(class.map(SeriesClass::as_str))
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(SummaryRow {
+                    version: r.try_get(0)?,
+                    class: parse_enum(
+                        "summaries.class",
+                        &r.try_get::<String, _>(1)?,
+                        SeriesClass::parse,
+                    )?,
+                    name: r.try_get(2)?,
+                    bucket: r.try_get(3)?,
+                    summary: decode_summary(&r.try_get::<Vec<u8>, _>(4)?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn records(&self, model: &str, event_type: EventType) -> Result<Vec<Event>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT body FROM records WHERE model = $1 AND event_type = $2 ORDER BY occurred_at_us, event_id",
+        )
+        .bind(model)
+        .bind(event_type.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| parse_json("record", &r.try_get::<String, _>(0)?))
+            .collect()
+    }
+
+    async fn bucket_counts(
+        &self,
+        model: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<BucketCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, event_type, bucket, n, first_us FROM event_counts
+             WHERE model = $1 AND bucket >= $2 AND bucket < $3 ORDER BY bucket, version, event_type",
+        )
+        .bind(model)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(BucketCount {
+                    version: r.try_get(0)?,
+                    event_type: parse_enum(
+                        "event_counts.event_type",
+                        &r.try_get::<String, _>(1)?,
+                        EventType::parse,
+                    )?,
+                    bucket: r.try_get(2)?,
+                    n: count(r.try_get(3)?, "event_counts.n")?,
+                    first_us: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn funnel_counts(
+        &self,
+        model: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<FunnelCount>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, stage, reason, bucket, n FROM funnel_counts
+             WHERE model = $1 AND bucket >= $2 AND bucket < $3 ORDER BY bucket, version, stage, reason",
+        )
+        .bind(model)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(FunnelCount {
+                    version: r.try_get(0)?,
+                    stage: parse_enum(
+                        "funnel_counts.stage",
+                        &r.try_get::<String, _>(1)?,
+                        crate::events::Stage::parse,
+                    )?,
+                    reason: r.try_get(2)?,
+                    day: r.try_get(3)?,
+                    n: count(r.try_get(4)?, "funnel_counts.n")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn activity(
+        &self,
+        model: &str,
+        from_day: i64,
+        to_day: i64,
+    ) -> Result<Vec<(i64, u64)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT day, user_key FROM user_activity WHERE model = $1 AND day >= $2 AND day < $3",
+        )
+        .bind(model)
+        .bind(from_day)
+        .bind(to_day)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| Ok((r.try_get(0)?, r.try_get::<i64, _>(1)? as u64)))
+            .collect()
+    }
+
+    async fn put_baseline(
+        &self,
+        info: &BaselineInfo,
+        summaries: &[NamedSummary],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM baseline_summaries WHERE name = $1")
+            .bind(&info.name)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO baselines (name, model, created_at_us, rows, source) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (name) DO UPDATE SET model = excluded.model, created_at_us = excluded.created_at_us,
+               rows = excluded.rows, source = excluded.source",
+        )
+        .bind(&info.name)
+        .bind(&info.model)
+        .bind(info.created_at_us)
+        .bind(info.rows as i64)
+        .bind(&info.source)
+        .execute(&mut *tx)
+        .await?;
+        for s in summaries {
+            sqlx::query(
+                "INSERT INTO baseline_summaries (name, class, feature, data) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&info.name)
+            .bind(s.class.as_str())
+            .bind(&s.name)
+            .bind(encode_summary(&s.summary))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn baselines(&self) -> Result<Vec<BaselineInfo>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT b.name, b.model, b.created_at_us, b.rows, b.source,
+                    (SELECT count(*) FROM baseline_summaries s WHERE s.name = b.name)
+             FROM baselines b ORDER BY b.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(baseline_info).collect()
+    }
+
+    async fn baseline_summaries(
+        &self,
+        name: &str,
+    ) -> Result<Option<(BaselineInfo, Vec<NamedSummary>)>, StoreError> {
+        let Some(info) = sqlx::query(
+            "SELECT b.name, b.model, b.created_at_us, b.rows, b.source,
+                    (SELECT count(*) FROM baseline_summaries s WHERE s.name = b.name)
+             FROM baselines b WHERE b.name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let rows = sqlx::query(
+            "SELECT class, feature, data FROM baseline_summaries WHERE name = $1 ORDER BY class, feature",
+        )
+        .bind(name)
+        .fetch_all(&self.pool)
+        .await?;
+        let sums = rows
+            .into_iter()
+            .map(|r| {
+                Ok(NamedSummary {
+                    class: parse_enum(
+                        "baseline_summaries.class",
+                        &r.try_get::<String, _>(0)?,
+                        SeriesClass::parse,
+                    )?,
+                    name: r.try_get(1)?,
+                    summary: decode_summary(&r.try_get::<Vec<u8>, _>(2)?)?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Some((baseline_info(&info)?, sums)))
+    }
+}
+
+fn baseline_info(r: &PgRow) -> Result<BaselineInfo, StoreError> {
+    Ok(BaselineInfo {
+        name: r.try_get(0)?,
+        model: r.try_get(1)?,
+        created_at_us: r.try_get(2)?,
+        rows: count(r.try_get(3)?, "baselines.rows")?,
+        source: r.try_get(4)?,
+        features: count(r.try_get(5)?, "baseline_summaries")?,
+    })
+}

@@ -1,0 +1,96 @@
+//! The service's alerts (SQLite).
+
+use super::SqliteStore;
+use crate::store::*;
+use sqlx::sqlite::SqliteRow;
+use sqlx::Row;
+
+#[async_trait]
+impl AlertStore for SqliteStore {
+    async fn active_alerts(&self) -> Result<Vec<AlertRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE state IN ('pending', 'firing') ORDER BY id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(alert_row).collect()
+    }
+
+    async fn recent_alerts(&self, since_us: i64, limit: i64) -> Result<Vec<AlertRow>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {ALERT_COLUMNS} FROM alerts WHERE updated_at_us >= ? ORDER BY updated_at_us DESC, id DESC LIMIT ?"
+        ))
+        .bind(since_us)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(alert_row).collect()
+    }
+
+    async fn put_alert(&self, a: &AlertRow) -> Result<i64, StoreError> {
+        let labels = serde_json::to_string(&a.labels).unwrap_or_default();
+        let annotations = serde_json::to_string(&a.annotations).unwrap_or_default();
+        if a.id == 0 {
+            let r = sqlx::query(
+                "INSERT INTO alerts (fingerprint, source, state, labels, annotations, hits, clean, created_at_us, starts_at_us, ends_at_us, updated_at_us, notified_at_us)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&a.fingerprint)
+            .bind(&a.source)
+            .bind(a.state.as_str())
+            .bind(labels)
+            .bind(annotations)
+            .bind(a.hits)
+            .bind(a.clean)
+            .bind(a.created_at.micros())
+            .bind(a.starts_at.map(Timestamp::micros))
+            .bind(a.ends_at.map(Timestamp::micros))
+            .bind(a.updated_at.micros())
+            .bind(a.notified_at.map(Timestamp::micros))
+            .execute(&self.pool)
+            .await?;
+            Ok(r.last_insert_rowid())
+        } else {
+            sqlx::query(
+                "UPDATE alerts SET state = ?, labels = ?, annotations = ?, hits = ?, clean = ?, starts_at_us = ?, ends_at_us = ?, updated_at_us = ?, notified_at_us = ? WHERE id = ?",
+            )
+            .bind(a.state.as_str())
+            .bind(labels)
+            .bind(annotations)
+            .bind(a.hits)
+            .bind(a.clean)
+            .bind(a.starts_at.map(Timestamp::micros))
+            .bind(a.ends_at.map(Timestamp::micros))
+            .bind(a.updated_at.micros())
+            .bind(a.notified_at.map(Timestamp::micros))
+            .bind(a.id)
+            .execute(&self.pool)
+            .await?;
+            Ok(a.id)
+        }
+    }
+}
+
+fn alert_row(r: &SqliteRow) -> Result<AlertRow, StoreError> {
+    Ok(AlertRow {
+        id: r.try_get(0)?,
+        fingerprint: r.try_get(1)?,
+        source: r.try_get(2)?,
+        state: parse_enum(
+            "alerts.state",
+            &r.try_get::<String, _>(3)?,
+            AlertState::parse,
+        )?,
+        labels: parse_json("alerts.labels", &r.try_get::<String, _>(4)?)?,
+        annotations: parse_json("alerts.annotations", &r.try_get::<String, _>(5)?)?,
+        hits: r.try_get(6)?,
+        clean: r.try_get(7)?,
+        created_at: Timestamp::from_micros(r.try_get(8)?),
+        starts_at: r.try_get::<Option<i64>, _>(9)?.map(Timestamp::from_micros),
+        ends_at: r.try_get::<Option<i64>, _>(10)?.map(Timestamp::from_micros),
+        updated_at: Timestamp::from_micros(r.try_get(11)?),
+        notified_at: r.try_get::<Option<i64>, _>(12)?.map(Timestamp::from_micros),
+    })
+}
+
+const ALERT_COLUMNS: &str = "id, fingerprint, source, state, labels, annotations, hits, clean, created_at_us, starts_at_us, ends_at_us, updated_at_us, notified_at_us";
