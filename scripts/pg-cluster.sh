@@ -4,6 +4,8 @@
 # OS user (created if missing). Installs the Debian server package when initdb is missing.
 #
 #   url=$(scripts/pg-cluster.sh start /tmp/pgdir)   # postgres://postgres@127.0.0.1:PORT/postgres
+#   scripts/pg-cluster.sh down /tmp/pgdir   # crash it (immediate stop), keeping its data
+#   scripts/pg-cluster.sh up /tmp/pgdir     # start it again on the same port
 #   scripts/pg-cluster.sh stop /tmp/pgdir
 set -euo pipefail
 
@@ -23,7 +25,7 @@ as_pg() {
     fi
 }
 
-cmd=${1:?start|stop}
+cmd=${1:?start|down|up|stop}
 dir=${2:?directory}
 case "$cmd" in
 start)
@@ -49,14 +51,22 @@ start)
         exit 1
     }
     # Durable commits stay on (the tests check durability); the rest is sized for a test box.
-    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=400 -c shared_buffers=128MB -c fsync=on" \
-        start >&2 || {
+    echo "-c listen_addresses=127.0.0.1 -p $port -k $dir -c max_connections=400 -c shared_buffers=128MB -c fsync=on" >"$dir/opts"
+    echo "$bin" >"$dir/bin"
+    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/opts")" start >&2 || {
         cat "$dir/server.log" >&2
         exit 1
     }
-    echo "$bin" >"$dir/bin"
     echo "postgres://postgres@127.0.0.1:$port/postgres"
+    ;;
+down)
+    as_pg "$(cat "$dir/bin")/pg_ctl" -D "$dir/data" -m immediate -w stop >&2
+    ;;
+up)
+    as_pg "$(cat "$dir/bin")/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 -o "$(cat "$dir/opts")" start >&2 || {
+        cat "$dir/server.log" >&2
+        exit 1
+    }
     ;;
 stop)
     if [ -f "$dir/bin" ]; then
@@ -65,7 +75,7 @@ stop)
     rm -rf "$dir"
     ;;
 *)
-    echo "usage: $0 start|stop DIR" >&2
+    echo "usage: $0 start|down|up|stop DIR" >&2
     exit 2
     ;;
 esac

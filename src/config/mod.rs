@@ -428,6 +428,12 @@ mod tests {
         assert_eq!(cfg.ingest.max_body_bytes, def.ingest.max_body_bytes);
         assert_eq!(cfg.ingest.sketch_k, def.ingest.sketch_k);
         assert_eq!(cfg.checkpoint_interval, def.checkpoint_interval);
+        assert_eq!(cfg.storage.pool_size, def.storage.pool_size);
+        assert_eq!(
+            cfg.storage.connect_timeout_secs,
+            def.storage.connect_timeout_secs
+        );
+        assert_eq!(cfg.storage.writer_ttl_secs, def.storage.writer_ttl_secs);
     }
 
     #[test]

@@ -7,7 +7,12 @@
 //! * [`Runner::run_due`] runs every fire due since the last recorded one, oldest first, at most
 //!   the job's `max_catch_up` of them (so downtime is caught up, boundedly).
 //! * A lease row in the store makes one runner (task, process or replica) run a job at a time;
-//!   a crashed runner's lease expires after `jobs.lease_ttl_secs`.
+//!   a crashed runner's lease expires after `jobs.lease_ttl_secs` (timed by the store's clock).
+//!   Under the lease a scheduled fire already recorded is skipped, so with several replicas
+//!   each window runs once.
+//! * Every replica exports every job's figures: a replica that did not run the newest recorded
+//!   window replays it (computes it again without recording it or moving alerts), so the gauges
+//!   of all replicas agree with the stored results. At start-up the same replay restores them.
 //! * Time comes from the injected [`Clock`]: tests play days of schedule in seconds.
 
 pub mod schedule;
@@ -213,19 +218,39 @@ impl Runner {
         self.clock.now_us()
     }
 
-    /// Run one fire of `job` and record it. Returns the recorded run (also when the job
-    /// failed: the failure is recorded, counted and logged).
+    /// Run one fire of `job` and record it, whether or not that window was recorded before (a
+    /// manual rerun). Returns the recorded run (also when the job failed: the failure is
+    /// recorded, counted and logged).
     pub async fn execute(&self, job: &dyn ScheduledJob, fired_at: i64) -> Result<JobRun, RunError> {
-        self.execute_with(job, fired_at, true).await
+        // A rerun is never skipped, so it always yields a run.
+        self.execute_with(job, fired_at, Mode::Rerun)
+            .await?
+            .ok_or_else(|| RunError::Busy(job.name()))
     }
 
-    /// `observe`: whether the run's results move alerts (false when restoring state at start).
+    /// Run a scheduled fire unless some runner (this one or another replica) has recorded it
+    /// already: the check is made under the lease, so a window runs once across replicas.
+    async fn execute_due(
+        &self,
+        job: &dyn ScheduledJob,
+        fired_at: i64,
+    ) -> Result<Option<JobRun>, RunError> {
+        self.execute_with(job, fired_at, Mode::Due).await
+    }
+
+    /// Compute a recorded window again only to export its figures on this replica: no lease,
+    /// nothing stored, no alert moved. Used at start-up and when another replica ran the window.
+    async fn replay(&self, job: &dyn ScheduledJob, fired_at: i64) -> anyhow::Result<()> {
+        let window = job.window_for(fired_at);
+        job.run(fired_at, window).await.map(|_| ())
+    }
+
     async fn execute_with(
         &self,
         job: &dyn ScheduledJob,
         fired_at: i64,
-        observe: bool,
-    ) -> Result<JobRun, RunError> {
+        mode: Mode,
+    ) -> Result<Option<JobRun>, RunError> {
         let name = job.name();
         let ttl = self.lease_ttl.as_micros() as i64;
         if !self
@@ -236,7 +261,14 @@ impl Runner {
         {
             return Err(RunError::Busy(name));
         }
-        let result = self.execute_leased(job, &name, fired_at, observe).await;
+        let result = match mode {
+            Mode::Due => match self.store.jobs().last_fire(&name).await {
+                Ok(Some(last)) if last >= fired_at => Ok(None),
+                Ok(_) => self.execute_leased(job, &name, fired_at).await.map(Some),
+                Err(e) => Err(e.into()),
+            },
+            Mode::Rerun => self.execute_leased(job, &name, fired_at).await.map(Some),
+        };
         if let Err(e) = self.store.jobs().release_lease(&name, &self.holder).await {
             tracing::warn!(job = %name, error = %e, "cannot release the job lease; it expires by itself");
         }
@@ -248,7 +280,6 @@ impl Runner {
         job: &dyn ScheduledJob,
         name: &str,
         fired_at: i64,
-        observe: bool,
     ) -> Result<JobRun, RunError> {
         let window = job.window_for(fired_at);
         let started_at = self.clock.now();
@@ -284,7 +315,7 @@ impl Runner {
             detail,
         };
         self.store.jobs().save_run(&run, &results).await?;
-        if let (true, Some(after)) = (observe, after) {
+        if let Some(after) = after {
             after.await;
         }
         self.metrics
@@ -296,6 +327,7 @@ impl Runner {
     }
 
     /// Run every fire of `job` due by now (caught up after downtime, bounded), oldest first.
+    /// Fires another replica recorded meanwhile are skipped.
     pub async fn run_due(&self, job: &dyn ScheduledJob) -> Result<Vec<JobRun>, RunError> {
         let name = job.name();
         let now = DateTime::<Utc>::from_timestamp_micros(self.now_us()).unwrap_or_default();
@@ -311,9 +343,56 @@ impl Runner {
         }
         let mut runs = Vec::new();
         for fire in due {
-            runs.push(self.execute(job, fire.timestamp()).await?);
+            if let Some(run) = self.execute_due(job, fire.timestamp()).await? {
+                runs.push(run);
+            }
         }
         Ok(runs)
+    }
+
+    /// One poll of one job: run what is due, then make sure this replica exports the figures
+    /// of the newest recorded window, replaying it when another replica (or an earlier life of
+    /// this process) recorded it. `exported` is the fire whose figures this runner exports.
+    async fn poll(&self, job: &dyn ScheduledJob, exported: &mut Option<i64>) {
+        let name = job.name();
+        match self.run_due(job).await {
+            Ok(runs) => {
+                if let Some(run) = runs.last() {
+                    *exported = Some(run.fired_at);
+                }
+            }
+            Err(RunError::Busy(_)) => {}
+            Err(e) => {
+                tracing::error!(job = %name, error = %e, "scheduler cannot record runs");
+                return;
+            }
+        }
+        match self.store.jobs().runs(Some(&name), 16).await {
+            Ok(runs) => {
+                if let Some(r) = runs.iter().find(|r| r.outcome == Outcome::Success) {
+                    self.metrics
+                        .note_task_success(&name, r.started_at.micros() + r.duration_us);
+                }
+            }
+            Err(e) => tracing::warn!(job = %name, error = %e, "cannot read the job's runs"),
+        }
+        let last = match self.store.jobs().last_fire(&name).await {
+            Ok(Some(last)) => last,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(job = %name, error = %e, "cannot read the job's last run");
+                return;
+            }
+        };
+        if exported.is_some_and(|e| e >= last) {
+            return;
+        }
+        match self.replay(job, last).await {
+            Ok(()) => *exported = Some(last),
+            Err(e) => {
+                tracing::warn!(job = %name, error = format!("{e:#}"), "cannot replay the last recorded window")
+            }
+        }
     }
 
     /// Poll every `interval` until `stop` resolves; one task per job, so a slow job never
@@ -329,24 +408,14 @@ impl Runner {
                 let runner = self.clone();
                 let mut stop = stop.clone();
                 tokio::spawn(async move {
-                    // Restore the exported figures of the last recorded window (rerunning it
-                    // reproduces it), so that gauges and the rules on them do not wait a whole
-                    // interval after a restart.
-                    if let Ok(Some(last)) = runner.store.jobs().last_fire(&job.name()).await {
-                        if let Err(e) = runner.execute_with(job.as_ref(), last, false).await {
-                            tracing::warn!(job = %job.name(), error = %e, "cannot restore the last run");
-                        }
-                    }
+                    // The first poll also replays the last recorded window, so that gauges and
+                    // the rules on them do not wait a whole interval after a restart.
+                    let mut exported = None;
                     loop {
                         if *stop.borrow() {
                             break;
                         }
-                        match runner.run_due(job.as_ref()).await {
-                            Ok(_) | Err(RunError::Busy(_)) => {}
-                            Err(e) => {
-                                tracing::error!(job = %job.name(), error = %e, "scheduler cannot record runs")
-                            }
-                        }
+                        runner.poll(job.as_ref(), &mut exported).await;
                         tokio::select! {
                             _ = tokio::time::sleep(interval) => {}
                             _ = stop.changed() => {}
@@ -356,4 +425,13 @@ impl Runner {
             })
             .collect()
     }
+}
+
+/// How [`Runner::execute_with`] treats a window already recorded.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// A scheduled fire: skipped when recorded (by any replica).
+    Due,
+    /// An operator's rerun: always run and recorded again.
+    Rerun,
 }

@@ -368,6 +368,17 @@ impl Metrics {
         self.task_duration.with_label_values(&[task]);
     }
 
+    /// A success of `task` recorded in the store (possibly by another replica) at `at_us`: the
+    /// last-success gauge moves forward to it, never back, so every replica exports the
+    /// deployment's last success and a replica that never ran the job does not look stale.
+    pub fn note_task_success(&self, task: &str, at_us: i64) {
+        let g = self.task_last_success.with_label_values(&[task]);
+        let at = at_us as f64 / 1e6;
+        if at > g.get() {
+            g.set(at);
+        }
+    }
+
     pub fn observe_task(&self, task: &str, outcome: &str, secs: f64, now_us: i64) {
         self.task_runs.with_label_values(&[task, outcome]).inc();
         self.task_duration.with_label_values(&[task]).observe(secs);

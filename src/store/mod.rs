@@ -22,8 +22,10 @@ use async_trait::async_trait;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The driver's message is the whole story; it is not also chained as a source, so an
+    /// error chain printed by the caller does not repeat it.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data is corrupt ({what}): {detail}")]
@@ -37,6 +39,12 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::Database(e)
+    }
 }
 
 /// Counts of one event type for one model version.
