@@ -201,6 +201,9 @@ struct Writer {
     journal_upto: i64,
     /// This process's writer id in the store.
     writer: i64,
+    /// The store failed the last write: batches are answered 503 at once (not after a
+    /// connection timeout each) until a checkpoint tick reaches the store again.
+    store_down: bool,
 }
 
 fn now_secs() -> i64 {
@@ -286,7 +289,16 @@ impl Writer {
     /// Every checkpoint interval: checkpoint (which also refreshes the heartbeat) and, in a
     /// shared store, take over writers whose heartbeat lapsed.
     async fn tick(&mut self) -> Result<(), IngestError> {
-        self.checkpoint().await?;
+        let was_down = self.store_down;
+        let r = self.checkpoint().await;
+        self.store_down = matches!(r, Err(IngestError::Store(StoreError::Database(_))));
+        if self.store_down {
+            return r;
+        }
+        if was_down {
+            tracing::info!("the store is reachable again; taking events");
+        }
+        r?;
         if self.store.journal().shared() {
             self.adopt(self.settings.writer_ttl_secs).await?;
         }
@@ -479,6 +491,9 @@ impl Writer {
                 self.metrics.events_duplicate.inc_by(dups as u64);
             }
             Err(e) => {
+                if matches!(e, StoreError::Database(_)) {
+                    self.store_down = true;
+                }
                 tracing::error!(error = %e, "cannot journal a batch; answering 503");
                 // Nothing was made durable: forget the ids so a retry is accepted.
                 self.dedup.remove_active(&fresh_ids);
@@ -523,6 +538,7 @@ pub async fn start(
         settings,
         pending_events: 0,
         journal_upto: 0,
+        store_down: false,
     };
     recover(&mut w).await?;
     let handle = IngestHandle {
@@ -570,7 +586,19 @@ pub async fn start(
                         }
                     }
                     metrics.ingest_queue_batches.sub(group.len() as i64);
+                    if w.store_down {
+                        for (_, reply) in group {
+                            let _ = reply.send(Err(IngestError::Unavailable(
+                                "the store is unreachable (retrying every checkpoint interval)"
+                                    .into(),
+                            )));
+                        }
+                        continue;
+                    }
                     w.commit_group(group).await;
+                    if w.store_down {
+                        continue;
+                    }
                     // Delete a few folded journal rows per group: bounded work, never a stall.
                     if let Err(e) = w.store.journal().trim(JOURNAL_TRIM_STEP).await {
                         tracing::warn!(error = %e, "cannot trim the journal; will retry");

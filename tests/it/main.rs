@@ -15,5 +15,6 @@ mod ingest_api;
 mod openapi;
 mod ops;
 mod prometheus_e2e;
+mod replicas;
 mod slow_clients;
 mod store;
