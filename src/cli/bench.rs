@@ -56,8 +56,9 @@ pub struct IngestArgs {
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
     /// Send to this running server instead of starting one (e.g. http://127.0.0.1:8080).
+    /// Repeat for several replicas: connection i sends to the (i mod n)-th.
     #[arg(long)]
-    pub url: Option<String>,
+    pub url: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -473,15 +474,15 @@ fn peak_rss_bytes(pid: u32) -> Option<u64> {
 }
 
 async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
-    let server = match &a.url {
-        Some(_) => None,
-        None => Some(start_server()?),
+    let server = match a.url.is_empty() {
+        false => None,
+        true => Some(start_server()?),
     };
-    let url = match (&a.url, &server) {
-        (Some(u), _) => u.clone(),
-        (None, Some(s)) => s.url.clone(),
-        (None, None) => unreachable!("one of them is set"),
+    let urls: Vec<String> = match &server {
+        Some(s) => vec![s.url.clone()],
+        None => a.url.clone(),
     };
+    let url = urls.join(", ");
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(a.concurrency)
         .build()?;
@@ -495,9 +496,13 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     );
     let t0 = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..a.concurrency {
-        let (client, next, url, template) =
-            (client.clone(), next.clone(), url.clone(), template.clone());
+    for i in 0..a.concurrency {
+        let (client, next, url, template) = (
+            client.clone(),
+            next.clone(),
+            urls[i % urls.len()].clone(),
+            template.clone(),
+        );
         let (batch, events) = (a.batch, a.events);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();

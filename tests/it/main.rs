@@ -8,6 +8,7 @@ mod alerting;
 mod architecture;
 mod compare_cli;
 mod demo_e2e;
+mod deploy;
 mod drift;
 mod durability;
 mod health;
