@@ -42,6 +42,10 @@ pub struct DriftArgs {
     /// Timed runs per configuration.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
+    /// Store the summaries in this (empty) PostgreSQL database instead of a temporary SQLite
+    /// file.
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -605,8 +609,15 @@ async fn drift(a: DriftArgs) -> anyhow::Result<()> {
     use rand::{rngs::StdRng, SeedableRng};
     use rand_distr::{Distribution, Normal};
     let dir = tempfile::tempdir()?;
-    let store: Arc<dyn Store> =
-        crate::store::open(&crate::store::Location::Sqlite(dir.path().to_path_buf())).await?;
+    let location = match &a.database_url {
+        Some(url) => crate::store::Location::Postgres {
+            url: crate::secret::Secret::from(url.as_str()),
+            options: crate::store::postgres::PgOptions::default(),
+        },
+        None => crate::store::Location::Sqlite(dir.path().to_path_buf()),
+    };
+    eprintln!("store: {}", location.describe());
+    let store: Arc<dyn Store> = crate::store::open(&location).await?;
     let writer = store.journal().register_writer("bench").await?;
     let day0 = 1_793_577_600i64; // 2026-11-02T00:00:00Z
     let hour = 3600i64;
