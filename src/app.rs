@@ -7,7 +7,7 @@
 //! within `server.shutdown_timeout_secs`.
 
 use crate::clock::Clock;
-use crate::config::{Backend, Config};
+use crate::config::Config;
 use crate::events::pseudonym::{KeySource, Pseudonymizer};
 use crate::http::{self, AppState};
 use crate::ingest::{self, IngestHandle, IngestSettings};
@@ -151,10 +151,7 @@ impl App {
         let store: Arc<dyn Store> = match store {
             Some(s) => s,
             None => {
-                let location = match &config.backend {
-                    Backend::Sqlite => crate::store::Location::Sqlite(data_dir.clone()),
-                    Backend::Postgres(_) => config.store_location(),
-                };
+                let location = config.store_location();
                 let s = crate::store::open(&location)
                     .await
                     .with_context(|| format!("cannot open the store {}", location.describe()))?;
@@ -181,6 +178,10 @@ impl App {
                 "{}:{}",
                 hostname().unwrap_or_else(|| "unknown-host".into()),
                 std::process::id()
+            ),
+            // Three connection waits: an append, a checkpoint and a probe may stand in line.
+            reply_timeout: std::time::Duration::from_secs(
+                3 * config.storage.connect_timeout_secs.max(1),
             ),
         };
         let (ingest, writer) = ingest::start(store.clone(), metrics.clone(), settings)

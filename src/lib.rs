@@ -25,7 +25,8 @@
 //! * [`summary`]: mergeable summaries (moments, KLL quantile sketch, capped category counts) and
 //!   the fold of events into a [`summary::delta::Delta`].
 //! * [`events`]: the event contract (docs/EVENTS.md), validation, batch framing, pseudonyms.
-//! * [`store`]: the [`store::Store`] trait and its SQLite backend.
+//! * [`store`]: the [`store::Store`] facade, its part traits, and the SQLite and PostgreSQL
+//!   backends ([`store::open`] chooses).
 //! * [`ingest`]: the single writer: dedup, group-committed journal, checkpoints, recovery.
 //! * [`jobs`]: cron schedules, the runner (leases, catch-up, idempotent run records) and the
 //!   after-run hooks that carry a job's typed findings to the alert engine.

@@ -64,6 +64,10 @@ pub struct IngestSettings {
     pub writer_ttl_secs: i64,
     /// Names this process's writer (host and pid), for operators.
     pub writer_name: String,
+    /// Longest a request waits for the writer's answer. Past it the request gets 503 (the
+    /// writer is stuck on an unreachable store); the batch may still be committed later, and
+    /// the client's retry is then counted as a duplicate, so nothing is counted twice.
+    pub reply_timeout: Duration,
 }
 
 impl IngestSettings {
@@ -167,7 +171,13 @@ impl IngestHandle {
                 return Err(IngestError::Stopped);
             }
         }
-        rx.await.map_err(|_| IngestError::Stopped)?
+        match tokio::time::timeout(self.settings.reply_timeout, rx).await {
+            Ok(r) => r.map_err(|_| IngestError::Stopped)?,
+            Err(_) => Err(IngestError::Unavailable(format!(
+                "the store did not answer within {} s",
+                self.settings.reply_timeout.as_secs()
+            ))),
+        }
     }
 
     /// Checkpoint now, so that reads see every acknowledged event.

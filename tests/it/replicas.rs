@@ -116,7 +116,7 @@ async fn post(client: &reqwest::Client, addr: &str, lines: &[Value]) -> Option<V
         .post(format!("http://{addr}/v1/events"))
         .header("content-type", "application/x-ndjson")
         .body(body)
-        .timeout(Duration::from_secs(20))
+        .timeout(Duration::from_secs(40))
         .send()
         .await
         .ok()?;
@@ -497,7 +497,7 @@ async fn a_database_restart_loses_nothing_acknowledged_and_heals_by_itself() {
                     .post(format!("http://{}/v1/events", addrs[(b + c) % addrs.len()]))
                     .header("content-type", "application/x-ndjson")
                     .body(body)
-                    .timeout(Duration::from_secs(20))
+                    .timeout(Duration::from_secs(40))
                     .send()
                     .await;
                 match r {
@@ -531,12 +531,23 @@ async fn a_database_restart_loses_nothing_acknowledged_and_heals_by_itself() {
         String::from_utf8_lossy(&down.stderr)
     );
     // While it is down, ingest says 503 (and reads too).
-    wait_until(
-        "ingest answers 503 while the database is down",
-        30,
-        async || (*unavailable.lock().expect("lock") > 0).then_some(()),
-    )
-    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while *unavailable.lock().expect("lock") == 0 && failures.lock().expect("lock").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no 503 within 30 s of the database going down:\n{}",
+            replicas.iter().map(Replica::log_text).collect::<String>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    {
+        let f = failures.lock().expect("lock");
+        assert!(
+            f.is_empty(),
+            "while the database is down, requests get 503, not {f:?}\n{}",
+            replicas.iter().map(Replica::log_text).collect::<String>()
+        );
+    }
     let r = client
         .get(format!("http://{}/v1/models", addrs[0]))
         .send()
