@@ -603,3 +603,60 @@ async fn a_database_restart_loses_nothing_acknowledged_and_heals_by_itself() {
     );
     assert!(!logs.contains("panicked"), "{logs}");
 }
+
+/// `flywheel migrate` applies the schema alone; an unreachable database is exit 2 with the URL
+/// minus its password (for `serve` too: both open the store the same way).
+#[tokio::test]
+async fn migrate_applies_the_schema_and_an_unreachable_database_is_exit_2_without_the_password() {
+    let url = pg_database().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("flywheel.toml");
+    std::fs::write(
+        &config,
+        "[storage]\nbackend = \"postgres\"\nconnect_timeout_secs = 2\n",
+    )
+    .expect("config");
+    let run = |cmd: &str, url: &str| {
+        Command::new(env!("CARGO_BIN_EXE_flywheel"))
+            .args([cmd, "--config"])
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env("FLYWHEEL_DATABASE_URL", url)
+            .env("FLYWHEEL_HMAC_KEY", KEY)
+            .output()
+            .expect("run flywheel")
+    };
+    let out = run("migrate", &url);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pool = PgPool::connect(&url).await.expect("connect");
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
+        .fetch_one(&pool)
+        .await
+        .expect("migrations table");
+    assert!(applied >= 1);
+    let writers: i64 = sqlx::query_scalar("SELECT count(*) FROM writers")
+        .fetch_one(&pool)
+        .await
+        .expect("the schema is there");
+    assert_eq!(writers, 0);
+    // Port 1 on loopback: nothing listens there.
+    let dead = "postgres://flywheel:hunter2-secret@127.0.0.1:1/flywheel";
+    for cmd in ["migrate", "serve"] {
+        let out = run(cmd, dead);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd}: {err}");
+        assert!(
+            err.contains("postgres://flywheel:***@127.0.0.1:1/flywheel"),
+            "{cmd}: {err}"
+        );
+        assert!(
+            !err.contains("hunter2"),
+            "{cmd} printed the password: {err}"
+        );
+    }
+}
