@@ -183,6 +183,7 @@ impl App {
             reply_timeout: std::time::Duration::from_secs(
                 3 * config.storage.connect_timeout_secs.max(1),
             ),
+            writers: config.storage.writers as usize,
         };
         let (ingest, writer) = ingest::start(store.clone(), metrics.clone(), settings)
             .await

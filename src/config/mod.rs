@@ -287,6 +287,13 @@ impl RawConfig {
             ] {
                 positive(&mut errors, key, v);
             }
+            let w = self.storage.writers;
+            if w == 0 || w + 2 > self.storage.pool_size {
+                errors.push(format!(
+                    "storage.writers: must be between 1 and storage.pool_size - 2 ({}): reads, jobs and checkpoints need connections too",
+                    self.storage.pool_size.saturating_sub(2)
+                ));
+            }
             if self.storage.writer_ttl_secs < 3 * self.storage.checkpoint_interval_secs.max(1) {
                 errors.push(format!(
                     "storage.writer_ttl_secs: must be at least three checkpoint intervals ({} s), or live replicas get taken over",
@@ -434,6 +441,7 @@ mod tests {
             def.storage.connect_timeout_secs
         );
         assert_eq!(cfg.storage.writer_ttl_secs, def.storage.writer_ttl_secs);
+        assert_eq!(cfg.storage.writers, def.storage.writers);
     }
 
     #[test]
@@ -467,6 +475,26 @@ x = 1
             assert!(joined.contains(key), "{key} missing from:\n{joined}");
         }
         assert_eq!(errs.len(), 7, "{errs:?}");
+    }
+
+    #[test]
+    fn postgres_writers_must_leave_connections_for_reads_and_jobs() {
+        let text = r#"
+[storage]
+backend = "postgres"
+database_url = "postgres://u@127.0.0.1/db"
+pool_size = 4
+writers = 3
+[privacy]
+hmac_key = "0123456789abcdef0123456789abcdef"
+"#;
+        let errs = check_text(text, Overrides::default())
+            .expect_err("3 writers on a pool of 4 is invalid")
+            .0
+            .join("\n");
+        assert!(errs.contains("storage.writers"), "{errs}");
+        let ok = text.replace("writers = 3", "writers = 2");
+        check_text(&ok, Overrides::default()).expect("2 writers on a pool of 4 is valid");
     }
 
     #[test]

@@ -131,6 +131,8 @@ pub struct RawStorage {
     /// A replica whose ingest writer has not checkpointed for this long is taken over by
     /// another (its unfolded journal rows are folded by the other).
     pub writer_ttl_secs: u64,
+    /// Ingest writers per replica on a shared store, each with one append in flight.
+    pub writers: u32,
 }
 
 impl Default for RawStorage {
@@ -142,6 +144,7 @@ impl Default for RawStorage {
             pool_size: 8,
             connect_timeout_secs: 5,
             writer_ttl_secs: 30,
+            writers: 4,
         }
     }
 }

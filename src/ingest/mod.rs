@@ -68,6 +68,9 @@ pub struct IngestSettings {
     /// writer is stuck on an unreachable store); the batch may still be committed later, and
     /// the client's retry is then counted as a duplicate, so nothing is counted twice.
     pub reply_timeout: Duration,
+    /// Writer tasks on a shared store (each with its own writer id, dedup fast path and delta;
+    /// the database's `event_ids` is the dedup of record). One on a store owned by one process.
+    pub writers: usize,
 }
 
 impl IngestSettings {
@@ -143,7 +146,9 @@ enum Command {
 /// A cheap, cloneable handle to the writer.
 #[derive(Clone)]
 pub struct IngestHandle {
-    tx: mpsc::Sender<Command>,
+    /// One queue per writer task; batches go round robin, to the next queue when one is full.
+    txs: Arc<[mpsc::Sender<Command>]>,
+    next: Arc<std::sync::atomic::AtomicUsize>,
     metrics: Arc<Metrics>,
     settings: Arc<IngestSettings>,
 }
@@ -159,17 +164,27 @@ impl IngestHandle {
         let (reply, rx) = oneshot::channel();
         // Counted before sending, so the writer's decrement can never come first.
         self.metrics.ingest_queue_batches.inc();
-        match self.tx.try_send(Command::Batch { batch, reply }) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.metrics.ingest_queue_batches.dec();
-                self.metrics.ingest_overload.inc();
-                return Err(IngestError::Overloaded);
+        let n = self.txs.len();
+        let first = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut cmd = Command::Batch { batch, reply };
+        let mut sent = false;
+        for k in 0..n {
+            match self.txs[(first + k) % n].try_send(cmd) {
+                Ok(()) => {
+                    sent = true;
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Full(c)) => cmd = c,
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.metrics.ingest_queue_batches.dec();
+                    return Err(IngestError::Stopped);
+                }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.metrics.ingest_queue_batches.dec();
-                return Err(IngestError::Stopped);
-            }
+        }
+        if !sent {
+            self.metrics.ingest_queue_batches.dec();
+            self.metrics.ingest_overload.inc();
+            return Err(IngestError::Overloaded);
         }
         match tokio::time::timeout(self.settings.reply_timeout, rx).await {
             Ok(r) => r.map_err(|_| IngestError::Stopped)?,
@@ -180,24 +195,37 @@ impl IngestHandle {
         }
     }
 
-    /// Checkpoint now, so that reads see every acknowledged event.
+    /// Checkpoint now (every writer), so that reads see every acknowledged event.
     pub async fn flush(&self) -> Result<(), IngestError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Flush { reply })
-            .await
-            .map_err(|_| IngestError::Stopped)?;
-        rx.await.map_err(|_| IngestError::Stopped)?
+        self.each(|reply| Command::Flush { reply }).await
     }
 
-    /// Drain the queue, checkpoint and stop the writer.
+    /// Drain the queues, checkpoint and stop the writers.
     pub async fn stop(&self) -> Result<(), IngestError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Stop { reply })
-            .await
-            .map_err(|_| IngestError::Stopped)?;
-        rx.await.map_err(|_| IngestError::Stopped)?
+        self.each(|reply| Command::Stop { reply }).await
+    }
+
+    /// Send a command to every writer and wait for all; the first error wins.
+    async fn each(
+        &self,
+        make: impl Fn(oneshot::Sender<Result<(), IngestError>>) -> Command,
+    ) -> Result<(), IngestError> {
+        let mut waits = Vec::with_capacity(self.txs.len());
+        for tx in self.txs.iter() {
+            let (reply, rx) = oneshot::channel();
+            tx.send(make(reply))
+                .await
+                .map_err(|_| IngestError::Stopped)?;
+            waits.push(rx);
+        }
+        let mut result = Ok(());
+        for rx in waits {
+            let r = rx.await.map_err(|_| IngestError::Stopped).and_then(|r| r);
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
     }
 }
 
@@ -224,15 +252,17 @@ fn now_secs() -> i64 {
 /// writers which stopped uncleanly left unfolded (in a shared store, only those whose heartbeat
 /// lapsed), then checkpoint. Returns the number of events taken over. Called once before the
 /// writer starts.
-async fn recover(w: &mut Writer) -> Result<u64, IngestError> {
+async fn recover(w: &mut Writer, load_dedup: bool) -> Result<u64, IngestError> {
     let now = now_secs();
-    for c in w
-        .store
-        .journal()
-        .dedup_chunks(now - w.settings.dedup_horizon_secs)
-        .await?
-    {
-        w.dedup.load(&c);
+    if load_dedup {
+        for c in w
+            .store
+            .journal()
+            .dedup_chunks(now - w.settings.dedup_horizon_secs)
+            .await?
+        {
+            w.dedup.load(&c);
+        }
     }
     // One process owns a SQLite file: every other writer there is a previous, stopped process.
     let stale_after = if w.store.journal().shared() {
@@ -265,6 +295,7 @@ impl Writer {
             self.delta.fold_batch(&events);
             replayed += events.len() as u64;
             self.pending_events += events.len() as u64;
+            self.metrics.ingest_pending_events.add(events.len() as i64);
             self.journal_upto = self.journal_upto.max(*seq);
         }
         if !adopted.writers.is_empty() {
@@ -285,8 +316,10 @@ impl Writer {
             "this ingest writer was taken over by another replica; registering anew"
         );
         self.delta = self.settings.delta();
+        self.metrics
+            .ingest_pending_events
+            .sub(self.pending_events as i64);
         self.pending_events = 0;
-        self.metrics.ingest_pending_events.set(0);
         self.journal_upto = 0;
         self.writer = self
             .store
@@ -355,11 +388,16 @@ impl Writer {
         self.metrics
             .observe_store_write("checkpoint", start.elapsed().as_secs_f64());
         self.metrics.category_overflow.inc_by(delta.overflowed);
+        self.metrics
+            .ingest_pending_events
+            .sub(self.pending_events as i64);
         self.pending_events = 0;
-        self.metrics.ingest_pending_events.set(0);
         self.journal_upto = 0;
         self.dedup.expire(now);
-        self.store.journal().trim(JOURNAL_TRIM_STEP * 8).await?;
+        self.store
+            .journal()
+            .trim(self.writer, JOURNAL_TRIM_STEP * 8)
+            .await?;
         let activity_cutoff = now.div_euclid(86_400) - self.settings.activity_ttl_days;
         self.store
             .journal()
@@ -487,6 +525,7 @@ impl Writer {
                     // The ingest counter moves once per (type, model) per batch, not per event.
                     for (event_type, model, n) in delta.event_counts() {
                         self.pending_events += n;
+                        self.metrics.ingest_pending_events.add(n as i64);
                         let model = self.metrics.model_label(model);
                         self.metrics
                             .events_ingested
@@ -495,9 +534,6 @@ impl Writer {
                     }
                     let _ = reply.send(Ok(outcome));
                 }
-                self.metrics
-                    .ingest_pending_events
-                    .set(self.pending_events as i64);
                 self.metrics.events_duplicate.inc_by(dups as u64);
             }
             Err(e) => {
@@ -527,126 +563,151 @@ fn accepted_events(payload: &[u8], duplicates: &[usize]) -> Result<Vec<Event>, S
         .collect())
 }
 
-/// Start the writer: recover, then serve commands until stopped. Returns the handle and the
-/// task's join handle.
+/// Start the writers: register and recover each, then serve commands until stopped. A store
+/// owned by one process gets one writer; a shared store `settings.writers`, so that several
+/// durable appends are in flight at once. Returns the handle and a task that ends when every
+/// writer has stopped.
 pub async fn start(
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     settings: IngestSettings,
 ) -> Result<(IngestHandle, tokio::task::JoinHandle<()>), IngestError> {
-    let (tx, mut rx) = mpsc::channel::<Command>(settings.queue_depth);
-    let writer = store
-        .journal()
-        .register_writer(&settings.writer_name)
-        .await?;
-    let mut w = Writer {
-        writer,
-        store,
-        metrics: metrics.clone(),
-        dedup: Dedup::new(settings.dedup_horizon_secs),
-        delta: settings.delta(),
-        settings,
-        pending_events: 0,
-        journal_upto: 0,
-        store_down: false,
-    };
-    recover(&mut w).await?;
+    let shared = store.journal().shared();
+    let n = if shared { settings.writers.max(1) } else { 1 };
+    let depth = settings.queue_depth.div_ceil(n).max(1);
+    let mut txs = Vec::with_capacity(n);
+    let mut tasks = Vec::with_capacity(n);
+    for k in 0..n {
+        let mut own = settings.clone();
+        if n > 1 {
+            own.writer_name = format!("{}#{k}", settings.writer_name);
+        }
+        let writer = store.journal().register_writer(&own.writer_name).await?;
+        let mut w = Writer {
+            writer,
+            store: store.clone(),
+            metrics: metrics.clone(),
+            dedup: Dedup::new(own.dedup_horizon_secs),
+            delta: own.delta(),
+            settings: own,
+            pending_events: 0,
+            journal_upto: 0,
+            store_down: false,
+        };
+        // The stored dedup chunks are the fast path's memory; on a shared store the database
+        // dedups every id anyway, so one writer reloading them is enough.
+        recover(&mut w, k == 0).await?;
+        let (tx, rx) = mpsc::channel::<Command>(depth);
+        txs.push(tx);
+        tasks.push(tokio::spawn(run(w, rx)));
+    }
     let handle = IngestHandle {
-        tx,
-        metrics: metrics.clone(),
-        settings: Arc::new(w.settings.clone()),
+        txs: txs.into(),
+        next: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+        metrics,
+        settings: Arc::new(settings),
     };
     let task = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(w.settings.checkpoint_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        let mut held: Option<Command> = None;
-        loop {
-            let cmd = match held.take() {
-                Some(c) => c,
-                None => tokio::select! {
-                    c = rx.recv() => match c {
-                        Some(c) => c,
-                        None => {
-                            if let Err(e) = w.checkpoint().await {
-                                tracing::error!(error = %e, "final checkpoint failed; the journal keeps the events");
-                            }
-                            return;
-                        }
-                    },
-                    _ = tick.tick() => {
-                        if let Err(e) = w.tick().await {
-                            tracing::error!(error = %e, "checkpoint failed; will retry");
-                        }
-                        continue;
-                    }
-                },
-            };
-            match cmd {
-                Command::Batch { batch, reply } => {
-                    let mut group = vec![(batch, reply)];
-                    while group.len() < MAX_GROUP {
-                        match rx.try_recv() {
-                            Ok(Command::Batch { batch, reply }) => group.push((batch, reply)),
-                            Ok(other) => {
-                                held = Some(other);
-                                break;
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    metrics.ingest_queue_batches.sub(group.len() as i64);
-                    if w.store_down {
-                        for (_, reply) in group {
-                            let _ = reply.send(Err(IngestError::Unavailable(
-                                "the store is unreachable (retrying every checkpoint interval)"
-                                    .into(),
-                            )));
-                        }
-                        continue;
-                    }
-                    w.commit_group(group).await;
-                    if w.store_down {
-                        continue;
-                    }
-                    // Delete a few folded journal rows per group: bounded work, never a stall.
-                    if let Err(e) = w.store.journal().trim(JOURNAL_TRIM_STEP).await {
-                        tracing::warn!(error = %e, "cannot trim the journal; will retry");
-                    }
-                    if w.pending_events >= MAX_PENDING_EVENTS {
-                        if let Err(e) = w.checkpoint().await {
-                            tracing::error!(error = %e, "checkpoint failed; will retry");
-                        }
-                    }
-                }
-                Command::Flush { reply } => {
-                    let _ = reply.send(w.checkpoint().await);
-                }
-                Command::Stop { reply } => {
-                    // Drain what is queued, then the last checkpoint.
-                    rx.close();
-                    while let Ok(c) = rx.try_recv() {
-                        match c {
-                            Command::Batch { batch, reply } => {
-                                metrics.ingest_queue_batches.dec();
-                                w.commit_group(vec![(batch, reply)]).await;
-                            }
-                            Command::Flush { reply } | Command::Stop { reply } => {
-                                let _ = reply.send(Ok(()));
-                            }
-                        }
-                    }
-                    let result = w.checkpoint().await;
-                    if result.is_ok() {
-                        if let Err(e) = w.store.journal().retire_writer(w.writer).await {
-                            tracing::warn!(error = %e, "cannot retire the ingest writer; another takes it over after its TTL");
-                        }
-                    }
-                    let _ = reply.send(result);
-                    return;
-                }
+        for t in tasks {
+            if let Err(e) = t.await {
+                tracing::error!(error = %e, "an ingest writer task failed");
             }
         }
     });
     Ok((handle, task))
+}
+
+/// One writer's loop: group queued batches into durable appends, checkpoint on its interval,
+/// answer flushes, and drain and stop on `Stop` or when every handle is gone.
+async fn run(mut w: Writer, mut rx: mpsc::Receiver<Command>) {
+    let metrics = w.metrics.clone();
+    let mut tick = tokio::time::interval(w.settings.checkpoint_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let mut held: Option<Command> = None;
+    loop {
+        let cmd = match held.take() {
+            Some(c) => c,
+            None => tokio::select! {
+                c = rx.recv() => match c {
+                    Some(c) => c,
+                    None => {
+                        if let Err(e) = w.checkpoint().await {
+                            tracing::error!(error = %e, "final checkpoint failed; the journal keeps the events");
+                        }
+                        return;
+                    }
+                },
+                _ = tick.tick() => {
+                    if let Err(e) = w.tick().await {
+                        tracing::error!(error = %e, "checkpoint failed; will retry");
+                    }
+                    continue;
+                }
+            },
+        };
+        match cmd {
+            Command::Batch { batch, reply } => {
+                let mut group = vec![(batch, reply)];
+                while group.len() < MAX_GROUP {
+                    match rx.try_recv() {
+                        Ok(Command::Batch { batch, reply }) => group.push((batch, reply)),
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                metrics.ingest_queue_batches.sub(group.len() as i64);
+                if w.store_down {
+                    for (_, reply) in group {
+                        let _ = reply.send(Err(IngestError::Unavailable(
+                            "the store is unreachable (retrying every checkpoint interval)".into(),
+                        )));
+                    }
+                    continue;
+                }
+                w.commit_group(group).await;
+                if w.store_down {
+                    continue;
+                }
+                // Delete a few folded journal rows per group: bounded work, never a stall.
+                if let Err(e) = w.store.journal().trim(w.writer, JOURNAL_TRIM_STEP).await {
+                    tracing::warn!(error = %e, "cannot trim the journal; will retry");
+                }
+                if w.pending_events >= MAX_PENDING_EVENTS {
+                    if let Err(e) = w.checkpoint().await {
+                        tracing::error!(error = %e, "checkpoint failed; will retry");
+                    }
+                }
+            }
+            Command::Flush { reply } => {
+                let _ = reply.send(w.checkpoint().await);
+            }
+            Command::Stop { reply } => {
+                // Drain what is queued, then the last checkpoint.
+                rx.close();
+                while let Ok(c) = rx.try_recv() {
+                    match c {
+                        Command::Batch { batch, reply } => {
+                            metrics.ingest_queue_batches.dec();
+                            w.commit_group(vec![(batch, reply)]).await;
+                        }
+                        Command::Flush { reply } | Command::Stop { reply } => {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                }
+                let result = w.checkpoint().await;
+                if result.is_ok() {
+                    if let Err(e) = w.store.journal().retire_writer(w.writer).await {
+                        tracing::warn!(error = %e, "cannot retire the ingest writer; another takes it over after its TTL");
+                    }
+                }
+                let _ = reply.send(result);
+                return;
+            }
+        }
+    }
 }

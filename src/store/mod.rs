@@ -326,8 +326,10 @@ pub trait JournalStore: Send + Sync {
     /// Remove a writer whose rows are all folded (a clean stop).
     async fn retire_writer(&self, writer: i64) -> Result<(), StoreError>;
 
-    /// Delete at most `limit` folded journal rows; returns how many were deleted.
-    async fn trim(&self, limit: i64) -> Result<u64, StoreError>;
+    /// Delete at most `limit` of `writer`'s folded journal rows; returns how many were deleted.
+    /// Each writer trims its own rows only, so concurrent writers never contend on a row (rows
+    /// of stopped writers go when they retire or are adopted).
+    async fn trim(&self, writer: i64, limit: i64) -> Result<u64, StoreError>;
 
     /// Journal rows not yet folded, of every writer (for operators and tests).
     async fn unfolded(&self) -> Result<u64, StoreError>;

@@ -633,8 +633,8 @@ impl JournalStore for SlowStore {
     async fn retire_writer(&self, w: i64) -> Result<(), StoreError> {
         self.inner.journal().retire_writer(w).await
     }
-    async fn trim(&self, limit: i64) -> Result<u64, StoreError> {
-        self.inner.journal().trim(limit).await
+    async fn trim(&self, w: i64, limit: i64) -> Result<u64, StoreError> {
+        self.inner.journal().trim(w, limit).await
     }
     async fn unfolded(&self) -> Result<u64, StoreError> {
         self.inner.journal().unfolded().await

@@ -196,6 +196,53 @@ async fn load_with_duplicates(
     accepted
 }
 
+/// One replica runs several ingest writers (storage.writers, 4 by default), each with its own
+/// in-memory dedup: the same batch sent at once by eight clients lands on different writers, and
+/// the database's dedup still accepts each id once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_replica_with_several_writers_counts_a_batch_sent_eight_times_once() {
+    let url = pg_database().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let r = Replica::start(dir.path(), "solo", &url, KEY).expect("replica starts");
+    let pool = PgPool::connect(&url).await.expect("connect");
+    let writers: i64 = sqlx::query_scalar("SELECT count(*) FROM writers")
+        .fetch_one(&pool)
+        .await
+        .expect("count writers");
+    assert_eq!(
+        writers, 4,
+        "one writer row per ingest writer of the replica"
+    );
+    let client = reqwest::Client::new();
+    let lines: Vec<Value> = (0..500)
+        .map(|i| interaction(&format!("same-{i}"), "same", "v1"))
+        .collect();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let (client, addr, lines) = (client.clone(), r.addr.clone(), lines.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = post(&client, &addr, &lines)
+                .await
+                .unwrap_or_else(|| panic!("{addr} refused a batch"));
+            body["accepted"].as_u64().unwrap_or(0)
+        }));
+    }
+    let mut accepted = 0;
+    for t in tasks {
+        accepted += t.await.expect("client task");
+    }
+    assert_eq!(accepted, 500, "each id accepted once:\n{}", r.log_text());
+    wait_until("the replica counts every event once", 20, async || {
+        (count(&client, &r.addr, "same").await? == 500).then_some(())
+    })
+    .await;
+    let text = metrics_text(&client, &r.addr).await;
+    assert_eq!(
+        sum_metric(&text, "flywheel_events_duplicate_total", &[]),
+        3500.0
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn three_replicas_count_each_event_once_run_each_fire_once_and_survive_kill_9() {
     let url = pg_database().await;

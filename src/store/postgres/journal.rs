@@ -178,12 +178,13 @@ impl JournalStore for PgStore {
         Ok(())
     }
 
-    async fn trim(&self, limit: i64) -> Result<u64, StoreError> {
+    async fn trim(&self, writer: i64, limit: i64) -> Result<u64, StoreError> {
         let r = sqlx::query(
             "DELETE FROM journal WHERE seq IN (
-                SELECT j.seq FROM journal j JOIN writers w ON w.id = j.writer
-                WHERE j.seq <= w.folded_upto ORDER BY j.seq LIMIT $1)",
+                SELECT seq FROM journal WHERE writer = $1
+                AND seq <= (SELECT folded_upto FROM writers WHERE id = $1) ORDER BY seq LIMIT $2)",
         )
+        .bind(writer)
         .bind(limit)
         .execute(&self.pool)
         .await?;
@@ -217,21 +218,36 @@ impl JournalStore for PgStore {
     }
 
     async fn purge(&self, dedup_before: i64, activity_before: i64) -> Result<(), StoreError> {
+        // Every writer of every replica purges after its checkpoint; one at a time is enough,
+        // and concurrent range deletes of the same rows would only wait for (or deadlock on)
+        // each other. A writer that finds the purge taken skips it.
+        let mut tx = self.pool.begin().await?;
+        let mine: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
+            .bind(PURGE_LOCK)
+            .fetch_one(&mut *tx)
+            .await?;
+        if !mine {
+            return Ok(());
+        }
         sqlx::query("DELETE FROM dedup_chunks WHERE created_at < $1")
             .bind(dedup_before)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM event_ids WHERE seen_at < $1")
             .bind(dedup_before)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM user_activity WHERE day < $1")
             .bind(activity_before)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 }
+
+/// The advisory lock key of the purge ("fw-purge" in ASCII).
+const PURGE_LOCK: i64 = 0x6677_2d70_7572_6765;
 
 /// A journal row refused because its writer was removed (adopted): the writer is fenced.
 fn fenced_on_fk(e: sqlx::Error) -> StoreError {
@@ -348,7 +364,10 @@ async fn merge_delta(tx: &mut Transaction<'_, Postgres>, delta: &Delta) -> Resul
             }
         }
     }
-    for e in &delta.records {
+    // Every row below is taken in a fixed order too (event id; model, day, user).
+    let mut records: Vec<&crate::events::Event> = delta.records.iter().collect();
+    records.sort_by(|a, b| a.event_id.cmp(&b.event_id));
+    for e in records {
         let body = serde_json::to_string(e).map_err(|err| StoreError::Corrupt {
             what: "record",
             detail: err.to_string(),
@@ -366,7 +385,9 @@ async fn merge_delta(tx: &mut Transaction<'_, Postgres>, delta: &Delta) -> Resul
         .execute(&mut **tx)
         .await?;
     }
-    for (model, days) in &delta.activity {
+    let mut activity: Vec<_> = delta.activity.iter().collect();
+    activity.sort_by(|a, b| a.0.cmp(b.0));
+    for (model, days) in activity {
         let mut days: Vec<(i64, i64)> = days.iter().map(|(d, u)| (*d, *u as i64)).collect();
         days.sort_unstable();
         let (d, u): (Vec<i64>, Vec<i64>) = days.into_iter().unzip();

@@ -155,12 +155,13 @@ impl JournalStore for SqliteStore {
         Ok(())
     }
 
-    async fn trim(&self, limit: i64) -> Result<u64, StoreError> {
+    async fn trim(&self, writer: i64, limit: i64) -> Result<u64, StoreError> {
         let r = sqlx::query(
             "DELETE FROM journal WHERE seq IN (
-                SELECT j.seq FROM journal j JOIN writers w ON w.id = j.writer
-                WHERE j.seq <= w.folded_upto ORDER BY j.seq LIMIT ?)",
+                SELECT seq FROM journal WHERE writer = ?1
+                AND seq <= (SELECT folded_upto FROM writers WHERE id = ?1) ORDER BY seq LIMIT ?2)",
         )
+        .bind(writer)
         .bind(limit)
         .execute(&self.pool)
         .await?;
