@@ -767,3 +767,88 @@ async fn damaged_rows_are_errors_not_panics(u: Under) {
         .expect_err("unknown outcome");
     assert!(err.to_string().contains("job_runs.outcome"), "{err}");
 }
+
+/// A SQLite store written before migration 0005 (one global journal watermark, no writers) and
+/// left with unfolded journal rows by a crash: the upgraded service folds exactly the rows past
+/// the old watermark, once.
+#[tokio::test]
+async fn sqlite_upgrade_through_0005_replays_the_unfolded_journal_once() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The migrations as they were before 0005, applied by sqlx as a release of that time did.
+    let old = dir.path().join("old-migrations");
+    std::fs::create_dir(&old).expect("mkdir");
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for f in std::fs::read_dir(&src).expect("read migrations") {
+        let f = f.expect("entry");
+        let name = f.file_name().to_string_lossy().into_owned();
+        if name.as_str() < "0005" {
+            std::fs::copy(f.path(), old.join(&name)).expect("copy");
+        }
+    }
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("mkdir");
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            SqliteConnectOptions::new()
+                .filename(data.join("flywheel.db"))
+                .create_if_missing(true),
+        )
+        .await
+        .expect("create the old database");
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .expect("old migrations")
+        .run(&pool)
+        .await
+        .expect("apply 0001-0004");
+    // Three journal rows of 4 events; the watermark says the first was folded already.
+    let now = chrono::Utc::now().timestamp();
+    let mut seqs = Vec::new();
+    for r in 0..3 {
+        let events: Vec<Event> = (0..4)
+            .map(|i| event(&format!("old-{r}-{i}"), "old", now - 60, i as f64, i))
+            .collect();
+        let seq = sqlx::query("INSERT INTO journal (received_at, payload) VALUES (?, ?)")
+            .bind(now)
+            .bind(flywheel::store::encode_batch(&events))
+            .execute(&pool)
+            .await
+            .expect("insert a journal row")
+            .last_insert_rowid();
+        seqs.push(seq);
+    }
+    sqlx::query("UPDATE meta SET value = ? WHERE key = 'journal_folded_upto'")
+        .bind(seqs[0])
+        .execute(&pool)
+        .await
+        .expect("set the old watermark");
+    pool.close().await;
+
+    // The new service upgrades the file and recovers.
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        dir: Some(dir),
+        tweak: Box::new(move |raw| raw.server.data_dir = data),
+        ..Default::default()
+    })
+    .await;
+    let (status, models) = app.get_json("/v1/models").await;
+    assert_eq!(status, 200, "{models}");
+    assert_eq!(
+        crate::helpers::count_of(&models, "old", "interaction"),
+        8,
+        "the two rows past the old watermark are folded, the folded one is not: {models}"
+    );
+    // A restart folds nothing twice.
+    let dir = app.stop().await;
+    let data = dir.path().join("data");
+    let app = crate::helpers::spawn_app_with(crate::helpers::Options {
+        dir: Some(dir),
+        tweak: Box::new(move |raw| raw.server.data_dir = data),
+        ..Default::default()
+    })
+    .await;
+    let (_, models) = app.get_json("/v1/models").await;
+    assert_eq!(crate::helpers::count_of(&models, "old", "interaction"), 8);
+}
