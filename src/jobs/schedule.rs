@@ -6,6 +6,7 @@
 //! up the fires it missed, at most `max_catch_up` of them (the most recent ones), so a service
 //! that was down for a month does not replay a month of hourly jobs.
 
+use chrono::Timelike;
 use chrono::{DateTime, Utc};
 use cron::Schedule;
 use std::str::FromStr;
@@ -64,24 +65,25 @@ impl CronSchedule {
         if max_catch_up == 0 {
             return Vec::new();
         }
-        let start = match last {
-            Some(l) => l,
-            // Look back far enough to find the latest fire before now.
-            None => now - chrono::Duration::days(366),
+        let keep = if last.is_none() { 1 } else { max_catch_up };
+        // Walk back from now: the cost is the fires kept, not the fires since `last` (a
+        // per-second schedule has 31 million fires a year; walking forward from a year back
+        // held a runtime thread for seconds).
+        let Some(after_now) = now
+            .with_nanosecond(0)
+            .and_then(|t| t.checked_add_signed(chrono::Duration::seconds(1)))
+        else {
+            return Vec::new();
         };
-        let mut fires: std::collections::VecDeque<DateTime<Utc>> =
-            std::collections::VecDeque::new();
-        for t in self.schedule.after(&start) {
-            if t > now {
-                break;
-            }
-            fires.push_back(t);
-            let keep = if last.is_none() { 1 } else { max_catch_up };
-            while fires.len() > keep {
-                fires.pop_front();
-            }
-        }
-        fires.into_iter().collect()
+        let mut fires: Vec<DateTime<Utc>> = self
+            .schedule
+            .after(&after_now)
+            .rev()
+            .take_while(|t| last.is_none_or(|l| *t > l))
+            .take(keep)
+            .collect();
+        fires.reverse();
+        fires
     }
 }
 
@@ -136,6 +138,34 @@ mod tests {
         assert!(s.due(Some(t(2026, 11, 29, 10, 0)), now, 5).is_empty());
         // Never ran: only the latest fire.
         assert_eq!(s.due(None, now, 5), vec![t(2026, 11, 29, 10, 0)]);
+    }
+
+    #[test]
+    fn a_fire_at_exactly_now_is_due_and_a_later_one_is_not() {
+        let s = CronSchedule::parse("*/2 * * * * *").expect("every two seconds");
+        let at = |secs: i64, ms: i64| {
+            t(2026, 11, 29, 10, 0) + chrono::Duration::milliseconds(secs * 1000 + ms)
+        };
+        assert_eq!(s.due(None, at(2, 0), 1), vec![at(2, 0)]);
+        assert_eq!(s.due(None, at(3, 999), 1), vec![at(2, 0)]);
+        assert_eq!(
+            s.due(Some(at(0, 0)), at(5, 500), 10),
+            vec![at(2, 0), at(4, 0)]
+        );
+        assert!(s.due(Some(at(4, 0)), at(5, 500), 10).is_empty());
+    }
+
+    #[test]
+    fn a_per_second_schedule_never_run_is_answered_at_once() {
+        // Walking forward a year of per-second fires took seconds of a runtime thread.
+        let s = CronSchedule::parse("* * * * * *").expect("every second");
+        let now = t(2026, 11, 29, 10, 0);
+        assert_eq!(s.due(None, now, 3), vec![now]);
+        let week_ago = now - chrono::Duration::days(7);
+        assert_eq!(
+            s.due(Some(week_ago), now, 2),
+            vec![now - chrono::Duration::seconds(1), now]
+        );
     }
 
     #[test]
