@@ -27,6 +27,8 @@ pub struct App {
     /// Stops the scheduler and the alert delivery.
     stop: tokio::sync::watch::Sender<bool>,
     delivery: tokio::task::JoinHandle<()>,
+    /// The data directory's lock, held while the service runs (one process per directory).
+    _lock: std::fs::File,
 }
 
 /// Build every scheduled job of `config`. `ingest` (when the service runs) is flushed before
@@ -112,6 +114,44 @@ pub fn build_jobs(
     })
 }
 
+/// Lock `<data_dir>/flywheel.lock` (an OS file lock, released when the process ends however
+/// it ends) so that a second process on the same directory stops at start instead of sharing
+/// the journal, the reports and the key file with the first.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join("flywheel.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            anyhow::bail!(
+                "the data directory {} is in use by another flywheel process ({}); run one process per data directory",
+                dir.display(),
+                match holder.trim() {
+                    "" => "pid unknown".to_owned(),
+                    pid => format!("pid {pid}"),
+                }
+            );
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    file.set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "{}", std::process::id()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(file)
+}
+
 impl App {
     pub async fn build(config: Config) -> anyhow::Result<App> {
         Self::build_with(config, crate::clock::Clock::system(), None).await
@@ -134,6 +174,7 @@ impl App {
             .data_dir
             .canonicalize()
             .unwrap_or_else(|_| config.data_dir.clone());
+        let lock = lock_data_dir(&data_dir)?;
         let (pseudonymizer, source) =
             Pseudonymizer::load_or_create(config.hmac_key.as_ref().map(|k| k.expose()), &data_dir)
                 .context("cannot load or create the pseudonymisation key")?;
@@ -163,6 +204,22 @@ impl App {
             .check_key(&pseudonymizer.fingerprint())
             .await
             .context("cannot check the pseudonymisation key against the store")?;
+        if !store.journal().shared() {
+            // This process holds the data directory's lock, so it is the store's only user: a
+            // lease still held was left by a process that died mid-run (kill -9, power loss),
+            // and would otherwise block that job until it expired (jobs.lease_ttl_secs).
+            let n = store
+                .jobs()
+                .clear_leases()
+                .await
+                .context("cannot clear the job leases of a previous process")?;
+            if n > 0 {
+                tracing::warn!(
+                    leases = n,
+                    "released job leases left by a previous process that stopped mid-run"
+                );
+            }
+        }
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
         let i = &config.ingest;
         let settings = IngestSettings {
@@ -247,6 +304,7 @@ impl App {
             writer,
             stop,
             delivery,
+            _lock: lock,
         })
     }
 

@@ -90,9 +90,14 @@ pub async fn build(
     })
 }
 
-/// Write `YYYY-Www.{md,html,json}` into `dir`; returns the paths.
+/// Write `YYYY-Www.{md,html,json}` into `dir`; returns the paths. Each file is written whole
+/// or not at all: into a temporary file in the same directory, synced, then renamed over the
+/// old one, so a crash mid-write leaves the previous version (and at worst a `.tmp` file that
+/// the next write's clean-up removes), never a truncated report.
 pub fn write(report: &Report, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    use std::io::Write;
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    remove_stale_temporaries(dir);
     let base = dir.join(&report.week.label);
     let mut out = Vec::new();
     for (ext, body) in [
@@ -101,10 +106,44 @@ pub fn write(report: &Report, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         ("json", serde_json::to_string_pretty(&report.model)? + "\n"),
     ] {
         let p = base.with_extension(ext);
-        std::fs::write(&p, body).with_context(|| format!("cannot write {}", p.display()))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(TMP_PREFIX)
+            .tempfile_in(dir)
+            .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+        tmp.write_all(body.as_bytes())
+            .and_then(|()| tmp.as_file().sync_all())
+            .with_context(|| format!("cannot write {}", p.display()))?;
+        tmp.persist(&p)
+            .with_context(|| format!("cannot write {}", p.display()))?;
         out.push(p);
     }
+    // Make the renames durable too.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
     Ok(out)
+}
+
+/// Temporary report files start with this (hidden, never served or listed).
+const TMP_PREFIX: &str = ".report-";
+
+/// Remove temporary files a crash left behind (older than a minute, so a concurrent writer's
+/// file is left alone).
+fn remove_stale_temporaries(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_secs(60));
+        if old && e.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// The weekly report as a scheduled job (`weekly_report`, Mondays 06:00 UTC by default): the

@@ -422,6 +422,10 @@ pub trait JobStore: Send + Sync {
 
     /// Give a lease back (only if `holder` has it).
     async fn release_lease(&self, job: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Drop every lease; returns how many there were. Only for a store one process owns, at
+    /// start: the leases left were held by a previous process that died.
+    async fn clear_leases(&self) -> Result<u64, StoreError>;
 }
 
 /// The service's own alerts.

@@ -145,3 +145,61 @@ async fn sigterm_flushes_and_exits_within_the_bound() {
     s.child.kill().expect("kill");
     s.child.wait().expect("reap");
 }
+
+/// One process per data directory: a second `serve` on a directory in use stops at start,
+/// naming the directory and the pid that holds it; once the first is gone (even by kill -9,
+/// which leaves the lock file behind), the directory is free again.
+#[tokio::test]
+async fn a_second_process_on_the_same_data_directory_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut first = start(dir.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_flywheel"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env("FLYWHEEL_HMAC_KEY", "durability-test-key-0123456789")
+        .output()
+        .expect("run a second flywheel");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("in use by another flywheel process")
+            && err.contains(&format!("pid {}", first.child.id())),
+        "{err}"
+    );
+    first.child.kill().expect("kill -9");
+    first.child.wait().expect("reap");
+    let mut again = start(dir.path());
+    again.child.kill().expect("kill");
+    again.child.wait().expect("reap");
+}
+
+/// A job whose run was cut by kill -9 keeps its lease in the store; the next process on the
+/// directory releases it at start instead of waiting for it to expire (jobs.lease_ttl_secs).
+#[tokio::test]
+async fn a_lease_left_by_a_killed_process_is_released_at_start() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    {
+        let store =
+            flywheel::store::open(&flywheel::store::Location::Sqlite(dir.path().to_path_buf()))
+                .await
+                .expect("open");
+        assert!(store
+            .jobs()
+            .try_lease("weekly_report", "a-dead-process", 3_600_000_000)
+            .await
+            .expect("lease"));
+    }
+    let mut s = start(dir.path());
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!(
+            "http://{}/v1/jobs/weekly_report/run?window=2026-11-23T00:00:00Z",
+            s.addr
+        ))
+        .send()
+        .await
+        .expect("run");
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    s.child.kill().expect("kill");
+    s.child.wait().expect("reap");
+}

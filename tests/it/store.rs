@@ -604,6 +604,9 @@ async fn leases_use_the_database_clock(u: Under) {
         winners += usize::from(t.await.expect("task"));
     }
     assert_eq!(winners, 1);
+    // Cleared (a store's only process, at start): every lease is free at once.
+    assert_eq!(j.clear_leases().await.expect("clear"), 3);
+    assert!(j.try_lease("race", "new", ttl).await.expect("lease"));
 }
 
 async fn alerts_insert_update_and_list(u: Under) {

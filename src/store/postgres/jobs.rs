@@ -134,6 +134,13 @@ impl JobStore for PgStore {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn clear_leases(&self) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM leases")
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     async fn release_lease(&self, job: &str, holder: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM leases WHERE job = $1 AND holder = $2")
             .bind(job)

@@ -130,6 +130,13 @@ impl JobStore for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn clear_leases(&self) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM leases")
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     async fn release_lease(&self, job: &str, holder: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM leases WHERE job = ? AND holder = ?")
             .bind(job)
