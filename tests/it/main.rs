@@ -7,6 +7,7 @@ mod alert_rules;
 mod alerting;
 mod architecture;
 mod compare_cli;
+mod crash;
 mod demo_e2e;
 mod deploy;
 mod drift;
