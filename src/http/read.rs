@@ -1,5 +1,8 @@
-//! The read API over stored summaries. Every read flushes the ingest writer first, so it sees
-//! every event acknowledged before it.
+//! The read API over stored summaries. Every read flushes the ingest writers first, so it sees
+//! every event acknowledged before it. When the store cannot take that checkpoint (unreachable,
+//! disk full), the read still answers from what is stored and says so in the
+//! `x-flywheel-stale` header: events acknowledged since the last checkpoint are safe in the
+//! journal and show up once the store takes writes again.
 
 use super::{ApiError, AppState};
 use crate::summary::delta::SeriesClass;
@@ -9,6 +12,29 @@ use axum::Json;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// The header a read carries when it could not include the latest acknowledged events.
+pub const STALE_HEADER: &str = "x-flywheel-stale";
+
+/// Flush the ingest writers for a read. `Err` only when the service is stopping; a store that
+/// cannot take the checkpoint gives headers marking the answer stale.
+async fn flush_for_read(state: &AppState) -> Result<axum::http::HeaderMap, ApiError> {
+    let mut headers = axum::http::HeaderMap::new();
+    match state.ingest.flush().await {
+        Ok(()) => {}
+        Err(e @ crate::ingest::IngestError::Stopped) => return Err(e.into()),
+        Err(e) => {
+            tracing::warn!(error = %e, "a read answers from stored data: the store cannot take the checkpoint");
+            headers.insert(
+                STALE_HEADER,
+                axum::http::HeaderValue::from_static(
+                    "the store cannot take writes; events acknowledged since the last checkpoint are not included yet",
+                ),
+            );
+        }
+    }
+    Ok(headers)
+}
 
 pub(super) fn rfc3339_us(us: i64) -> String {
     DateTime::<Utc>::from_timestamp_micros(us)
@@ -45,8 +71,10 @@ pub struct ModelsResponse {
     pub models: Vec<ModelInfo>,
 }
 
-pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsResponse>, ApiError> {
-    state.ingest.flush().await?;
+pub async fn models(
+    State(state): State<AppState>,
+) -> Result<(axum::http::HeaderMap, Json<ModelsResponse>), ApiError> {
+    let headers = flush_for_read(&state).await?;
     let rows = state.store.series().type_counts().await?;
     // model → version → rows
     let mut by_model: BTreeMap<String, BTreeMap<String, Vec<crate::store::TypeCount>>> =
@@ -101,7 +129,7 @@ pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsResponse
             }
         })
         .collect();
-    Ok(Json(ModelsResponse { models }))
+    Ok((headers, Json(ModelsResponse { models })))
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,7 +238,7 @@ pub async fn features(
     State(state): State<AppState>,
     Path(model): Path<String>,
     Query(q): Query<FeaturesQuery>,
-) -> Result<Json<FeaturesResponse>, ApiError> {
+) -> Result<(axum::http::HeaderMap, Json<FeaturesResponse>), ApiError> {
     let now = state.clock.now_us() / 1_000_000;
     let to = match &q.to {
         Some(s) => parse_time("to", s)?,
@@ -231,7 +259,7 @@ pub async fn features(
             ))
         })?,
     };
-    state.ingest.flush().await?;
+    let headers = flush_for_read(&state).await?;
     let known = state
         .store
         .series()
@@ -263,11 +291,14 @@ pub async fn features(
             .or_insert(r.summary);
     }
     let features = merged.into_iter().map(|(n, s)| describe(n, &s)).collect();
-    Ok(Json(FeaturesResponse {
-        model,
-        class: class.as_str(),
-        from: rfc3339_us(from * 1_000_000),
-        to: rfc3339_us(to * 1_000_000),
-        features,
-    }))
+    Ok((
+        headers,
+        Json(FeaturesResponse {
+            model,
+            class: class.as_str(),
+            from: rfc3339_us(from * 1_000_000),
+            to: rfc3339_us(to * 1_000_000),
+            features,
+        }),
+    ))
 }

@@ -253,11 +253,19 @@ impl Runner {
     ) -> Result<Option<JobRun>, RunError> {
         let name = job.name();
         let ttl = self.lease_ttl.as_micros() as i64;
+        // A store that cannot take the lease (down, disk full) fails the run visibly: counted
+        // as a failure in flywheel_task_runs_total, like a run that fails.
+        let unrecorded = |e: crate::store::StoreError| {
+            self.metrics
+                .observe_task(&name, Outcome::Failure.as_str(), 0.0, self.now_us());
+            RunError::Store(e)
+        };
         if !self
             .store
             .jobs()
             .try_lease(&name, &self.holder, ttl)
-            .await?
+            .await
+            .map_err(unrecorded)?
         {
             return Err(RunError::Busy(name));
         }
@@ -265,7 +273,7 @@ impl Runner {
             Mode::Due => match self.store.jobs().last_fire(&name).await {
                 Ok(Some(last)) if last >= fired_at => Ok(None),
                 Ok(_) => self.execute_leased(job, &name, fired_at).await.map(Some),
-                Err(e) => Err(e.into()),
+                Err(e) => Err(unrecorded(e)),
             },
             Mode::Rerun => self.execute_leased(job, &name, fired_at).await.map(Some),
         };
@@ -314,12 +322,19 @@ impl Runner {
             outcome,
             detail,
         };
-        self.store.jobs().save_run(&run, &results).await?;
+        let saved = self.store.jobs().save_run(&run, &results).await;
+        // A run whose results cannot be stored failed, whatever it computed.
+        let counted = if saved.is_ok() {
+            outcome
+        } else {
+            Outcome::Failure
+        };
+        self.metrics
+            .observe_task(name, counted.as_str(), secs, self.now_us());
+        saved?;
         if let Some(after) = after {
             after.await;
         }
-        self.metrics
-            .observe_task(name, outcome.as_str(), secs, self.now_us());
         if outcome == Outcome::Success {
             tracing::info!(job = %name, window_start = window.0, window_end = window.1, duration_ms = secs * 1e3, results = results.len(), "job run done");
         }

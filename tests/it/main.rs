@@ -10,6 +10,7 @@ mod compare_cli;
 mod crash;
 mod demo_e2e;
 mod deploy;
+mod disk_full;
 mod drift;
 mod durability;
 mod health;

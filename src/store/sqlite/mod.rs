@@ -44,6 +44,15 @@ impl SqliteStore {
             .pragma("temp_store", "memory");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A COMMIT that fails (disk full) leaves sqlx's transaction depth at 1 while SQLite
+            // has already rolled back, and every later BEGIN on that connection fails
+            // ("non-zero transaction depth"): the store would stay broken after space returns.
+            // An idle connection is never in a transaction, so one that says it is is dropped.
+            .before_acquire(|conn, _| {
+                use sqlx::Connection;
+                let healthy = !conn.is_in_transaction();
+                Box::pin(async move { Ok(healthy) })
+            })
             .connect_with(opts)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
