@@ -342,6 +342,66 @@ async fn missed_runs_are_caught_up_after_downtime_boundedly() {
     app.stop().await;
 }
 
+/// The wall clock jumps back by hours and forward again (an injected clock): no window runs
+/// twice, none is skipped beyond the catch-up bound, and the recorded windows stay in order.
+#[tokio::test]
+async fn a_clock_jumping_backwards_and_forwards_runs_no_window_twice() {
+    let monitor = RawMonitor {
+        name: "jumpy".into(),
+        baseline: "week_ago".into(),
+        max_catch_up: 3,
+        ..Default::default()
+    };
+    let (app, clock) = start(monitor).await;
+    let runs = async || -> Vec<String> {
+        let (_, v) = app
+            .get_json("/v1/jobs/runs?job=drift:jumpy&limit=100")
+            .await;
+        let mut ends: Vec<String> = v["runs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| r["window_end"].as_str().unwrap_or("").to_owned())
+            .collect();
+        ends.sort();
+        ends
+    };
+    // The monitor fires hourly at :05 for the hour before.
+    clock.set_secs(T0 + 2 * HOUR + 360);
+    wait_runs(&app, "drift:jumpy", 1).await;
+    let first = runs().await;
+    assert_eq!(
+        first,
+        vec![api_time(T0 + 2 * HOUR)],
+        "never ran: only the latest fire"
+    );
+    // Back five hours: the fires between then and the last run already ran, or are older.
+    clock.set_secs(T0 - 3 * HOUR);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        runs().await,
+        first,
+        "a clock behind the last run runs nothing"
+    );
+    // Back to where it was, and one second past the next fire.
+    clock.set_secs(T0 + 2 * HOUR + 400);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(runs().await, first, "the same hour again runs nothing");
+    clock.set_secs(T0 + 3 * HOUR + 301);
+    wait_runs(&app, "drift:jumpy", 2).await;
+    // Ten hours forward: only the three latest fires run (the catch-up bound), each once.
+    clock.set_secs(T0 + 13 * HOUR + 301);
+    wait_runs(&app, "drift:jumpy", 5).await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let want: Vec<String> = [2, 3, 11, 12, 13].map(|h| api_time(T0 + h * HOUR)).into();
+    assert_eq!(runs().await, want);
+    // And back again by a day: still nothing twice.
+    clock.set_secs(T0 - 21 * HOUR);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(runs().await, want);
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_stationary_stream_stays_within_the_false_alert_budget() {
     // 50 features, 100 hourly windows of 300 events each against an uploaded reference of

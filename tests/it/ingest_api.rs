@@ -714,3 +714,77 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_accepted() 
     );
     assert!(m.contains("flywheel_ingest_overload_total 1"), "{m}");
 }
+
+/// Events stamped at the very edges of the accepted range (by the service's clock) are
+/// accepted, one microsecond past them rejected, and each lands in the bucket its timestamp
+/// names: a bucket is `[start, start + 1 h)`.
+#[tokio::test]
+async fn events_at_the_edges_of_the_accepted_range_land_in_the_right_buckets() {
+    use flywheel::clock::{ManualClock, Timestamp};
+    let b: i64 = 1_793_577_600 + 5 * 3600; // an hour boundary
+    let now_us = (b + 1800) * 1_000_000;
+    let clock = ManualClock::starting_at(Timestamp::from_micros(now_us));
+    let app = spawn_app_with(Options {
+        clock: clock.clock(),
+        ..Default::default()
+    })
+    .await;
+    let at = |us: i64, x: f64, id: &str| {
+        let mut e = interaction(id, "edges", "v1");
+        e["occurred_at"] = Timestamp::from_micros(us).to_rfc3339().into();
+        e["features"] = json!({ "x": x });
+        e
+    };
+    let skew_us = 300 * 1_000_000;
+    let age_us = 400 * 86_400 * 1_000_000i64;
+    let (status, v) = app
+        .post_ndjson(&[
+            at(b * 1_000_000, 1.0, "boundary"),
+            at(b * 1_000_000 - 1, 2.0, "just-before"),
+            at(now_us + skew_us, 3.0, "future-edge"),
+            at(now_us - age_us, 4.0, "past-edge"),
+            at(now_us + skew_us + 1, 5.0, "too-far-ahead"),
+            at(now_us - age_us - 1, 6.0, "too-old"),
+        ])
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["accepted"], 4, "{v}");
+    let rejected: Vec<u64> = v["errors"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["index"].as_u64())
+        .collect();
+    assert_eq!(rejected, vec![4, 5], "{v}");
+    let x_in = async |from: i64, to: i64| -> (u64, f64, f64) {
+        let (s, f) = app
+            .get_json(&format!(
+                "/v1/models/edges/features?from={}&to={}",
+                flywheel::clock::rfc3339_secs(from),
+                flywheel::clock::rfc3339_secs(to)
+            ))
+            .await;
+        assert_eq!(s, 200, "{f}");
+        let x = f["features"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|x| x["name"] == "x")
+            .cloned()
+            .unwrap_or(Value::Null);
+        (
+            x["count"].as_u64().unwrap_or(0),
+            x["min"].as_f64().unwrap_or(f64::NAN),
+            x["max"].as_f64().unwrap_or(f64::NAN),
+        )
+    };
+    // The boundary event and the future edge share the bucket starting at b.
+    assert_eq!(x_in(b, b + 3600).await, (2, 1.0, 3.0));
+    // One microsecond before the boundary is the bucket before.
+    assert_eq!(x_in(b - 3600, b).await, (1, 2.0, 2.0));
+    // The oldest accepted event, in its own bucket.
+    let old = (now_us - age_us).div_euclid(1_000_000);
+    let old_bucket = old - old.rem_euclid(3600);
+    assert_eq!(x_in(old_bucket, old_bucket + 3600).await, (1, 4.0, 4.0));
+    app.stop().await;
+}
