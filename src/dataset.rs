@@ -513,6 +513,17 @@ fn arrow_cast_to_utf8(a: &ArrayRef) -> Option<ArrayRef> {
 }
 
 fn read_parquet(path: &Path) -> Result<Table, DatasetError> {
+    // The parquet crate (57.3) panics on some damaged footers (an `unwrap` in its metadata
+    // decoder, found by tests/it/fuzz.rs): a damaged upload must be a clear error, not a panic.
+    std::panic::catch_unwind(|| read_parquet_unguarded(path)).unwrap_or_else(|_| {
+        Err(invalid(
+            path,
+            "not a readable Parquet file: its metadata is damaged (the Parquet reader gave up)",
+        ))
+    })
+}
+
+fn read_parquet_unguarded(path: &Path) -> Result<Table, DatasetError> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let file = std::fs::File::open(path).map_err(|source| DatasetError::Io {
         path: path.display().to_string(),

@@ -13,6 +13,7 @@ mod deploy;
 mod disk_full;
 mod drift;
 mod durability;
+mod fuzz;
 mod health;
 mod ingest_api;
 mod openapi;
