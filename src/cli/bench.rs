@@ -28,6 +28,33 @@ pub enum BenchCommand {
     Detection(DetectionArgs),
     /// Time drift runs over stored summaries (models × features).
     Drift(DriftArgs),
+    /// Run a server for minutes under steady ingest, accelerated jobs and parallel reads,
+    /// sampling its memory, descriptors, database size and latency (not in CI).
+    Soak(SoakArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// How long to run.
+    #[arg(long, default_value_t = 30)]
+    pub minutes: u64,
+    /// Events per second to send (about half of what `bench ingest` measures on the machine).
+    #[arg(long, default_value_t = 100_000)]
+    pub rate: u64,
+    /// Events per request.
+    #[arg(long, default_value_t = 2_000)]
+    pub batch: u64,
+    /// Seconds between samples.
+    #[arg(long, default_value_t = 5)]
+    pub sample_secs: u64,
+    /// Simulated hours of event time per real minute: events are stamped from this many
+    /// simulated hours ago up to now, so hourly buckets (and the database) grow as they would
+    /// over a longer run.
+    #[arg(long, default_value_t = 1)]
+    pub hours_per_minute: u64,
+    /// Write samples.csv and SVG plots (RSS, descriptors, database size, latency) here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -98,6 +125,13 @@ pub struct DetectionArgs {
 pub async fn run(cmd: BenchCommand) -> i32 {
     match cmd {
         BenchCommand::Drift(a) => match drift(a).await {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                2
+            }
+        },
+        BenchCommand::Soak(a) => match super::soak::soak(a).await {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -366,26 +400,32 @@ fn detection(a: DetectionArgs) -> i32 {
 /// A batch template: `n` interaction events whose ids are fixed-width placeholders, and the
 /// byte offsets of those placeholders. Each batch copies the template and writes its ids in
 /// place, so the generator costs little CPU next to the server it measures.
-struct Template {
+pub(super) struct Template {
     body: Vec<u8>,
     id_offsets: Vec<usize>,
+    /// Where each event's `occurred_at` value starts, and its length.
+    ts_offsets: Vec<usize>,
+    ts_len: usize,
 }
 
 const ID_WIDTH: usize = 12;
 
 impl Template {
-    fn new(n: u64, now: &str) -> Self {
+    pub(super) fn new(n: u64, now: &str) -> Self {
         use std::fmt::Write;
         let mut s = String::with_capacity((n as usize) * 700);
         let mut id_offsets = Vec::with_capacity(n as usize);
+        let mut ts_offsets = Vec::with_capacity(n as usize);
         for i in 0..n {
             let x = i.wrapping_mul(2654435761) % 1000;
             s.push_str(r#"{"event_id":"b-"#);
             id_offsets.push(s.len());
             s.push_str(&"0".repeat(ID_WIDTH));
+            s.push_str(r#"","event_type":"interaction","occurred_at":""#);
+            ts_offsets.push(s.len());
             let _ = write!(
                 s,
-                r#"","event_type":"interaction","occurred_at":"{now}","model":{{"id":"bench","version":"v1"}},"user_id":"u{}","features":{{"#,
+                r#"{now}","model":{{"id":"bench","version":"v1"}},"user_id":"u{}","features":{{"#,
                 i % 50_000
             );
             for f in 0..20 {
@@ -411,11 +451,24 @@ impl Template {
         Self {
             body: s.into_bytes(),
             id_offsets,
+            ts_offsets,
+            ts_len: now.len(),
         }
     }
 
+    /// Like [`batch`](Self::batch), every event stamped `at` (as long as the template's time).
+    pub(super) fn batch_at(&self, start: u64, n: usize, at: &str) -> Vec<u8> {
+        let mut out = self.batch(start, n);
+        if at.len() == self.ts_len {
+            for &off in self.ts_offsets.iter().take(n) {
+                out[off..off + self.ts_len].copy_from_slice(at.as_bytes());
+            }
+        }
+        out
+    }
+
     /// The batch whose event ids are `start..start + n` (n ≤ the template's size).
-    fn batch(&self, start: u64, n: usize) -> Vec<u8> {
+    pub(super) fn batch(&self, start: u64, n: usize) -> Vec<u8> {
         let end = if n < self.id_offsets.len() {
             // cut after the n-th line
             self.id_offsets[n] - r#"{"event_id":"b-"#.len()
@@ -431,18 +484,29 @@ impl Template {
     }
 }
 
-struct Server {
-    child: std::process::Child,
-    url: String,
-    _dir: tempfile::TempDir,
+pub(super) struct Server {
+    pub(super) child: std::process::Child,
+    pub(super) url: String,
+    pub(super) _dir: tempfile::TempDir,
 }
 
 fn start_server() -> anyhow::Result<Server> {
+    start_server_with(None)
+}
+
+pub(super) fn start_server_with(config: Option<&str>) -> anyhow::Result<Server> {
     let dir = tempfile::tempdir()?;
     let exe = std::env::current_exe()?;
-    let mut child = std::process::Command::new(exe)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["serve", "--listen", "127.0.0.1:0"]);
+    if let Some(text) = config {
+        let path = dir.path().join("flywheel.toml");
+        std::fs::write(&path, text)?;
+        cmd.arg("--config").arg(path);
+    }
+    let mut child = cmd
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
         .env("FLYWHEEL_LOG", "warn,flywheel::app=info")
         .env("FLYWHEEL_HMAC_KEY", "bench-key-0123456789abcdef")
         .stderr(std::process::Stdio::piped())
@@ -470,7 +534,7 @@ fn start_server() -> anyhow::Result<Server> {
     })
 }
 
-fn peak_rss_bytes(pid: u32) -> Option<u64> {
+pub(super) fn peak_rss_bytes(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;

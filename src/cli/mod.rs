@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod bench;
 pub mod compare;
+mod soak;
 
 use crate::app::App;
 use crate::config::{self, Config, Overrides};
