@@ -126,3 +126,98 @@ async fn a_body_that_never_finishes_gets_408_and_nothing_is_acknowledged() {
     assert_eq!(st, 200, "{v}");
     app.stop().await;
 }
+
+/// Clients that hang up in the middle of a body, 300 times: nothing of those bodies is
+/// acknowledged or counted, the writer's queue is empty afterwards, no descriptor is left
+/// behind, and the next client is served.
+#[tokio::test]
+async fn clients_that_disconnect_mid_body_leave_nothing_behind() {
+    let app = start().await;
+    let fds = || {
+        std::fs::read_dir("/proc/self/fd")
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let line = serde_json::to_string(&interaction("gone-1", "m", "v1")).expect("json") + "\n";
+    let before = fds();
+    for _ in 0..300 {
+        let mut s = TcpStream::connect(app.addr).await.expect("connect");
+        let head = format!(
+            "POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: {}\r\n\r\n",
+            line.len() * 4
+        );
+        s.write_all(head.as_bytes()).await.expect("head");
+        s.write_all(line.as_bytes()).await.expect("body");
+        drop(s); // hang up with three quarters of the body unsent
+    }
+    // Give the server a moment to notice the closed sockets.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fds() > before + 8 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        fds() <= before + 8,
+        "descriptors left behind: {before} before, {} after",
+        fds()
+    );
+    let (_, models) = app.get_json("/v1/models").await;
+    assert_eq!(
+        crate::helpers::count_of(&models, "m", "interaction"),
+        0,
+        "{models}"
+    );
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("flywheel_ingest_queue_batches 0"),
+        "the writer's queue is empty"
+    );
+    let (st, v) = app.post_ndjson(&[interaction("gone-1", "m", "v1")]).await;
+    assert_eq!((st, v["accepted"].as_u64()), (200, Some(1)), "{v}");
+    app.stop().await;
+}
+
+/// Hostile shapes within the size limits: a line nested 100,000 deep, a 1 MB string, and
+/// 20,000 tiny events in one body. Each is answered promptly, event by event, and good
+/// neighbours are kept.
+#[tokio::test]
+async fn deep_nesting_huge_strings_and_many_tiny_events_are_answered_event_by_event() {
+    let app = start().await;
+    let good = serde_json::to_string(&interaction("ok-1", "m", "v1")).expect("json");
+    let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+    let mut huge = interaction("huge-1", "m", "v1");
+    huge["features"]["country"] = "x".repeat(1 << 20).into();
+    let body = format!("{deep}\n{good}\n{huge}\n");
+    let r = app
+        .client
+        .post(app.url("/v1/events"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["accepted"], 1, "{v}");
+    let errors = v["errors"].as_array().cloned().unwrap_or_default();
+    assert_eq!(errors.len(), 2, "{v}");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e["index"] == 2 && e["error"].as_str().is_some_and(|m| m.contains("country"))),
+        "the long string is named: {v}"
+    );
+    // 20,000 minimal events (the batch limit) in one body.
+    let now = crate::helpers::now_rfc3339();
+    let tiny: String = (0..20_000)
+        .map(|i| {
+            format!(
+                "{{\"event_id\":\"t{i}\",\"event_type\":\"interaction\",\"occurred_at\":\"{now}\",\"model\":{{\"id\":\"tiny\",\"version\":\"v1\"}}}}\n"
+            )
+        })
+        .collect();
+    let (st, v) = app
+        .post_raw("application/x-ndjson", tiny.into_bytes())
+        .await;
+    assert_eq!((st, v["accepted"].as_u64()), (200, Some(20_000)), "{v}");
+    app.stop().await;
+}
