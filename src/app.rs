@@ -80,6 +80,16 @@ pub fn build_jobs(
             dir: config.data_dir.join("reports"),
         })));
     }
+    if let Some(schedule) = &config.retention_schedule {
+        list.push(Arc::new(Scheduled::new(
+            crate::jobs::retention::RetentionJob {
+                schedule: schedule.clone(),
+                store: store.clone(),
+                job_runs_days: config.retention.job_runs_days,
+                alerts_days: config.retention.alerts_days,
+            },
+        )));
+    }
     for j in &list {
         let now = chrono::Utc::now();
         let interval = j.schedule().next_after(now).and_then(|a| {

@@ -55,6 +55,9 @@ pub struct Config {
     pub health_schedule: crate::jobs::schedule::CronSchedule,
     /// The weekly report's schedule, when enabled.
     pub report_schedule: Option<crate::jobs::schedule::CronSchedule>,
+    /// `[retention]` and its validated schedule.
+    pub retention: RawRetention,
+    pub retention_schedule: Option<crate::jobs::schedule::CronSchedule>,
     pub monitors: Vec<crate::drift::monitor::Monitor>,
 }
 
@@ -340,6 +343,24 @@ impl RawConfig {
         } else {
             None
         };
+        let retention_schedule =
+            match crate::jobs::schedule::CronSchedule::parse(&self.retention.schedule) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    errors.push(format!("retention.schedule: {e}"));
+                    None
+                }
+            };
+        positive(
+            &mut errors,
+            "retention.job_runs_days",
+            u64::from(self.retention.job_runs_days),
+        );
+        positive(
+            &mut errors,
+            "retention.alerts_days",
+            u64::from(self.retention.alerts_days),
+        );
         if ov.webhook_secret.is_some() {
             self.alerts.webhook_secret = ov.webhook_secret.clone();
         }
@@ -397,6 +418,8 @@ impl RawConfig {
                 alerts: self.alerts,
                 health_schedule,
                 report_schedule,
+                retention: self.retention,
+                retention_schedule,
                 monitors,
             }),
             _ => Err(ConfigErrors(errors)),
@@ -442,6 +465,9 @@ mod tests {
         );
         assert_eq!(cfg.storage.writer_ttl_secs, def.storage.writer_ttl_secs);
         assert_eq!(cfg.storage.writers, def.storage.writers);
+        assert_eq!(cfg.retention.job_runs_days, def.retention.job_runs_days);
+        assert_eq!(cfg.retention.alerts_days, def.retention.alerts_days);
+        assert_eq!(cfg.retention.schedule, def.retention.schedule);
     }
 
     #[test]

@@ -21,8 +21,31 @@ pub struct RawConfig {
     pub health: crate::flywheel::health::HealthConfig,
     pub alerts: crate::alerts::AlertsConfig,
     pub report: RawReport,
+    pub retention: RawRetention,
     /// `[[monitors]]`: drift monitors; none means the default monitor (see [`RawDrift`]).
     pub monitors: Vec<crate::drift::monitor::RawMonitor>,
+}
+
+/// `[retention]`: how long job history is kept (summaries and user activity have their own).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRetention {
+    /// Job runs and their results whose window ended longer ago than this are deleted.
+    pub job_runs_days: u32,
+    /// Resolved alerts last updated longer ago than this are deleted (active ones never).
+    pub alerts_days: u32,
+    /// When the `retention` job deletes them (cron, UTC).
+    pub schedule: String,
+}
+
+impl Default for RawRetention {
+    fn default() -> Self {
+        Self {
+            job_runs_days: 400,
+            alerts_days: 400,
+            schedule: "0 30 3 * * *".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

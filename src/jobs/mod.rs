@@ -15,6 +15,7 @@
 //!   of all replicas agree with the stored results. At start-up the same replay restores them.
 //! * Time comes from the injected [`Clock`]: tests play days of schedule in seconds.
 
+pub mod retention;
 pub mod schedule;
 
 use crate::clock::Clock;

@@ -426,6 +426,10 @@ pub trait JobStore: Send + Sync {
     /// Drop every lease; returns how many there were. Only for a store one process owns, at
     /// start: the leases left were held by a previous process that died.
     async fn clear_leases(&self) -> Result<u64, StoreError>;
+
+    /// Delete the runs and results of windows that ended before `before` (seconds), except
+    /// each job's newest window (the scheduler's memory of what ran); returns how many runs.
+    async fn prune_runs(&self, before: i64) -> Result<u64, StoreError>;
 }
 
 /// The service's own alerts.
@@ -439,6 +443,10 @@ pub trait AlertStore: Send + Sync {
 
     /// Insert (id 0) or update an alert; returns its id.
     async fn put_alert(&self, a: &AlertRow) -> Result<i64, StoreError>;
+
+    /// Delete resolved alerts last updated before `before_us`; returns how many. Pending and
+    /// firing alerts are never deleted, however old.
+    async fn prune_resolved(&self, before_us: i64) -> Result<u64, StoreError>;
 }
 
 /// Where the store is; the one place a backend is chosen.

@@ -86,6 +86,7 @@ conformance!(
     the_key_fingerprint_is_recorded_once,
     purge_drops_old_dedup_state_and_activity,
     damaged_rows_are_errors_not_panics,
+    old_history_is_pruned_but_each_jobs_newest_window_and_open_alerts_stay,
 );
 
 const BUCKET: i64 = 3600;
@@ -854,4 +855,79 @@ async fn sqlite_upgrade_through_0005_replays_the_unfolded_journal_once() {
     .await;
     let (_, models) = app.get_json("/v1/models").await;
     assert_eq!(crate::helpers::count_of(&models, "old", "interaction"), 8);
+}
+
+async fn old_history_is_pruned_but_each_jobs_newest_window_and_open_alerts_stay(u: Under) {
+    let j = u.store.jobs();
+    for end in [100, 200, 300] {
+        j.save_run(
+            &run("drift:a", end, Outcome::Success),
+            &[result("drift:a", "m", "x", end, end)],
+        )
+        .await
+        .expect("save");
+    }
+    j.save_run(
+        &run("weekly_report", 150, Outcome::Success),
+        &[result("weekly_report", "m", "x", 150, 1)],
+    )
+    .await
+    .expect("save");
+    // Windows ending before 250: drift:a's 100 and 200 go; its newest (300) stays, and so does
+    // weekly_report's only window (150), which the scheduler needs to know what already ran.
+    assert_eq!(j.prune_runs(250).await.expect("prune"), 2);
+    let ends: Vec<(String, i64)> = j
+        .results(&ResultQuery::default())
+        .await
+        .expect("results")
+        .into_iter()
+        .map(|r| (r.job, r.window_end))
+        .collect();
+    assert_eq!(
+        ends,
+        vec![
+            ("weekly_report".to_owned(), 150),
+            ("drift:a".to_owned(), 300)
+        ]
+    );
+    assert!(j.last_fire("drift:a").await.expect("last").is_some());
+    assert_eq!(j.prune_runs(250).await.expect("prune again"), 0);
+
+    let a = u.store.alerts();
+    let t = |s: i64| Timestamp::from_micros(s * 1_000_000);
+    let alert = |fp: &str, state: AlertState, updated: i64| AlertRow {
+        id: 0,
+        fingerprint: fp.into(),
+        source: "drift:m".into(),
+        state,
+        labels: [("alertname".to_string(), "FlywheelDrift".to_string())].into(),
+        annotations: Default::default(),
+        hits: 1,
+        clean: 0,
+        created_at: t(updated),
+        starts_at: None,
+        ends_at: None,
+        updated_at: t(updated),
+        notified_at: None,
+    };
+    for (fp, state, updated) in [
+        ("old-resolved", AlertState::Resolved, 10),
+        ("new-resolved", AlertState::Resolved, 1000),
+        ("old-firing", AlertState::Firing, 10),
+        ("old-pending", AlertState::Pending, 10),
+    ] {
+        a.put_alert(&alert(fp, state, updated))
+            .await
+            .expect("insert");
+    }
+    assert_eq!(a.prune_resolved(500 * 1_000_000).await.expect("prune"), 1);
+    let mut left: Vec<String> = a
+        .recent_alerts(0, 100)
+        .await
+        .expect("alerts")
+        .into_iter()
+        .map(|r| r.fingerprint)
+        .collect();
+    left.sort();
+    assert_eq!(left, vec!["new-resolved", "old-firing", "old-pending"]);
 }

@@ -27,6 +27,14 @@ impl AlertStore for SqliteStore {
         rows.iter().map(alert_row).collect()
     }
 
+    async fn prune_resolved(&self, before_us: i64) -> Result<u64, StoreError> {
+        let r = sqlx::query("DELETE FROM alerts WHERE state = 'resolved' AND updated_at_us < ?")
+            .bind(before_us)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
     async fn put_alert(&self, a: &AlertRow) -> Result<i64, StoreError> {
         let labels = serde_json::to_string(&a.labels).unwrap_or_default();
         let annotations = serde_json::to_string(&a.annotations).unwrap_or_default();

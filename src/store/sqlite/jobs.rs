@@ -130,6 +130,24 @@ impl JobStore for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn prune_runs(&self, before: i64) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(
+            "DELETE FROM results WHERE window_end < ?
+             AND window_end < (SELECT max(r.window_end) FROM job_runs r WHERE r.job = results.job)",
+        )
+        .bind(before)
+        .execute(&mut *tx)
+        .await?;
+        let r = sqlx::query("DELETE FROM job_runs WHERE window_end < ?
+             AND window_end < (SELECT max(r.window_end) FROM job_runs r WHERE r.job = job_runs.job)")
+            .bind(before)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected())
+    }
+
     async fn clear_leases(&self) -> Result<u64, StoreError> {
         let r = sqlx::query("DELETE FROM leases")
             .execute(&self.pool)
