@@ -71,6 +71,11 @@ pub trait Job: Send + Sync + 'static {
     fn max_catch_up(&self) -> usize;
     /// The window `[start, end)` (seconds) a fire at `fired_at` covers.
     fn window_for(&self, fired_at: i64) -> (i64, i64);
+    /// Whether a run reads ingested data (then the runner flushes ingest first, so the run
+    /// sees every acknowledged event). Maintenance jobs say no and never wait on ingest.
+    fn reads_events(&self) -> bool {
+        true
+    }
     /// Compute the window. Heavy work belongs on blocking threads (`spawn_blocking`).
     async fn run(
         &self,
@@ -95,6 +100,8 @@ pub trait ScheduledJob: Send + Sync + 'static {
     fn schedule(&self) -> &CronSchedule;
     fn max_catch_up(&self) -> usize;
     fn window_for(&self, fired_at: i64) -> (i64, i64);
+    /// See [`Job::reads_events`].
+    fn reads_events(&self) -> bool;
     /// Run the window; the returned [`Completed`] carries the hooks to call once it is recorded.
     async fn run(&self, fired_at: i64, window: (i64, i64)) -> anyhow::Result<Completed>;
 }
@@ -144,6 +151,9 @@ impl<J: Job> ScheduledJob for Scheduled<J> {
     }
     fn window_for(&self, fired_at: i64) -> (i64, i64) {
         self.job.window_for(fired_at)
+    }
+    fn reads_events(&self) -> bool {
+        self.job.reads_events()
     }
     async fn run(&self, fired_at: i64, window: (i64, i64)) -> anyhow::Result<Completed> {
         let out = self.job.run(fired_at, window).await?;
@@ -293,7 +303,7 @@ impl Runner {
         let window = job.window_for(fired_at);
         let started_at = self.clock.now();
         let wall = std::time::Instant::now();
-        let output = match &self.before_run {
+        let output = match self.before_run.as_ref().filter(|_| job.reads_events()) {
             Some(f) => match f().await {
                 Ok(()) => job.run(fired_at, window).await,
                 Err(e) => Err(e.context("cannot flush ingest before the run")),

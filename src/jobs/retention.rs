@@ -27,6 +27,10 @@ impl crate::jobs::Job for RetentionJob {
     fn max_catch_up(&self) -> usize {
         1
     }
+    /// It deletes old history only: no need to flush (or wait for) ingest.
+    fn reads_events(&self) -> bool {
+        false
+    }
     /// The day before the fire (the window only names the run; the cut-offs are ages).
     fn window_for(&self, fired_at: i64) -> (i64, i64) {
         let end = fired_at - fired_at.rem_euclid(86_400);
