@@ -117,6 +117,17 @@ impl Overrides {
     }
 }
 
+/// A cron schedule from `key`, or `None` with the reason added to `errors`.
+fn schedule(
+    errors: &mut Vec<String>,
+    key: &str,
+    expr: &str,
+) -> Option<crate::jobs::schedule::CronSchedule> {
+    crate::jobs::schedule::CronSchedule::parse(expr)
+        .map_err(|e| errors.push(format!("{key}: {e}")))
+        .ok()
+}
+
 /// Parse TOML and check it, returning the config and every problem found, in the file's terms:
 /// unknown keys, wrongly typed values and invalid values together.
 pub fn check_text(text: &str, ov: Overrides) -> Result<Config, ConfigErrors> {
@@ -323,34 +334,15 @@ impl RawConfig {
         } else {
             self.monitors.clone()
         };
-        let health_schedule =
-            match crate::jobs::schedule::CronSchedule::parse(&self.health.schedule) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    errors.push(format!("health.schedule: {e}"));
-                    None
-                }
-            };
+        let health_schedule = schedule(&mut errors, "health.schedule", &self.health.schedule);
         self.health.check(&mut errors);
         let report_schedule = if self.report.enabled {
-            match crate::jobs::schedule::CronSchedule::parse(&self.report.schedule) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    errors.push(format!("report.schedule: {e}"));
-                    None
-                }
-            }
+            schedule(&mut errors, "report.schedule", &self.report.schedule)
         } else {
             None
         };
         let retention_schedule =
-            match crate::jobs::schedule::CronSchedule::parse(&self.retention.schedule) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    errors.push(format!("retention.schedule: {e}"));
-                    None
-                }
-            };
+            schedule(&mut errors, "retention.schedule", &self.retention.schedule);
         positive(
             &mut errors,
             "retention.job_runs_days",
