@@ -87,6 +87,7 @@ pub fn build_jobs(
                 store: store.clone(),
                 job_runs_days: config.retention.job_runs_days,
                 alerts_days: config.retention.alerts_days,
+                summaries_hourly_days: config.retention.summaries_hourly_days,
             },
         )));
     }

@@ -128,6 +128,47 @@ fn schedule(
         .ok()
 }
 
+/// Hourly buckets must outlive every range a scheduled computation reads at hourly resolution:
+/// each monitor's window and its rolling or week-ago baseline, and the volume check's same hour
+/// a week before. (Fixed `range:` baselines older than that are read at day resolution.)
+fn check_rollup_age(
+    errors: &mut Vec<String>,
+    hourly_days: u32,
+    monitors: &[crate::drift::monitor::Monitor],
+) {
+    if hourly_days == 0 {
+        return;
+    }
+    const DAY: i64 = 86_400;
+    let mut need = 8 * DAY;
+    let mut why = "the volume check's same hour a week before".to_owned();
+    for m in monitors {
+        // The window starting a day ago, and its baseline: how far back do they reach?
+        let start = -DAY;
+        let reach = match m.baseline.range_for(start, start + m.window_secs) {
+            Some((from, _))
+                if !matches!(
+                    m.baseline,
+                    crate::drift::monitor::BaselineSpec::Range { .. }
+                ) =>
+            {
+                -from
+            }
+            _ => m.window_secs,
+        } + m.window_secs;
+        if reach > need {
+            need = reach;
+            why = format!("monitor {:?} (window and baseline)", m.name);
+        }
+    }
+    let need_days = (need + DAY - 1) / DAY + 1;
+    if i64::from(hourly_days) < need_days {
+        errors.push(format!(
+            "retention.summaries_hourly_days: {hourly_days} is shorter than {why} reaches back ({need_days} days); use at least {need_days}, or 0 to keep hourly buckets forever"
+        ));
+    }
+}
+
 /// Parse TOML and check it, returning the config and every problem found, in the file's terms:
 /// unknown keys, wrongly typed values and invalid values together.
 pub fn check_text(text: &str, ov: Overrides) -> Result<Config, ConfigErrors> {
@@ -385,6 +426,7 @@ impl RawConfig {
                 monitors.push(m);
             }
         }
+        check_rollup_age(&mut errors, self.retention.summaries_hourly_days, &monitors);
         match (listen, backend, health_schedule, errors.is_empty()) {
             (Some(listen), Some(backend), Some(health_schedule), true) => Ok(Config {
                 listen,
@@ -513,6 +555,40 @@ hmac_key = "0123456789abcdef0123456789abcdef"
         assert!(errs.contains("storage.writers"), "{errs}");
         let ok = text.replace("writers = 3", "writers = 2");
         check_text(&ok, Overrides::default()).expect("2 writers on a pool of 4 is valid");
+    }
+
+    #[test]
+    fn hourly_summaries_must_outlive_every_monitors_reach() {
+        let text = r#"
+[retention]
+summaries_hourly_days = 20
+[[monitors]]
+name = "monthly"
+window_secs = 86400
+baseline = "rolling:30d"
+[privacy]
+hmac_key = "0123456789abcdef0123456789abcdef"
+"#;
+        let errs = check_text(text, Overrides::default())
+            .expect_err("a 30-day baseline cannot be read from 20 hourly days")
+            .0
+            .join("\n");
+        assert!(
+            errs.contains("retention.summaries_hourly_days") && errs.contains("\"monthly\""),
+            "{errs}"
+        );
+        check_text(&text.replace("= 20", "= 33"), Overrides::default())
+            .expect("33 days cover a 30-day baseline, its day and the window");
+        check_text(&text.replace("= 20", "= 0"), Overrides::default())
+            .expect("0 keeps hourly buckets forever");
+        let weekly = text
+            .replace("= 20", "= 7")
+            .replace("rolling:30d", "week_ago");
+        let errs = check_text(&weekly, Overrides::default())
+            .expect_err("7 days cannot hold last week's hour")
+            .0
+            .join("\n");
+        assert!(errs.contains("retention.summaries_hourly_days"), "{errs}");
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub struct RawConfig {
     pub monitors: Vec<crate::drift::monitor::RawMonitor>,
 }
 
-/// `[retention]`: how long job history is kept (summaries and user activity have their own).
+/// `[retention]`: how long job history is kept and when hourly summaries become daily (user
+/// activity has its own TTL).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawRetention {
@@ -34,7 +35,10 @@ pub struct RawRetention {
     pub job_runs_days: u32,
     /// Resolved alerts last updated longer ago than this are deleted (active ones never).
     pub alerts_days: u32,
-    /// When the `retention` job deletes them (cron, UTC).
+    /// Summaries and event counts keep their hourly buckets this long; older days are rolled
+    /// up into one bucket per day (0: never).
+    pub summaries_hourly_days: u32,
+    /// When the `retention` job deletes and rolls up (cron, UTC).
     pub schedule: String,
 }
 
@@ -43,6 +47,7 @@ impl Default for RawRetention {
         Self {
             job_runs_days: 400,
             alerts_days: 400,
+            summaries_hourly_days: 35,
             schedule: "0 30 3 * * *".into(),
         }
     }

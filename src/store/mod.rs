@@ -68,6 +68,15 @@ pub struct SummaryRow {
     pub summary: FeatureSummary,
 }
 
+/// What one [`SeriesStore::roll_up_day`] changed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RolledUp {
+    /// Summary and count rows merged away (deleted into their day's row).
+    pub rows_merged: u64,
+    /// Day rows written.
+    pub rows_written: u64,
+}
+
 /// A reference dataset kept as summaries.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct BaselineInfo {
@@ -382,6 +391,17 @@ pub trait SeriesStore: Send + Sync {
         from_day: i64,
         to_day: i64,
     ) -> Result<Vec<(i64, u64)>, StoreError>;
+
+    /// The (model, day start) pairs with hourly summary or count rows in days that end at or
+    /// before `before` (seconds, a day boundary): what [`SeriesStore::roll_up_day`] would
+    /// change, oldest day first.
+    async fn days_to_roll_up(&self, before: i64) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// Merge one model's summary and count rows of the day starting at `day` into one row per
+    /// series at bucket `day` (merging is a union, so every range of whole days reads the same
+    /// before and after). Rows written concurrently by a checkpoint are never lost: they are
+    /// either merged here or left for the next roll-up.
+    async fn roll_up_day(&self, model: &str, day: i64) -> Result<RolledUp, StoreError>;
 
     /// Store a reference dataset's summaries under `info.name`, replacing any earlier one.
     async fn put_baseline(

@@ -170,9 +170,14 @@ impl Kll {
     }
 
     /// Merge another sketch into this one. The result summarises the union of both inputs with the
-    /// same error bound (KLL is fully mergeable). Sketches with different `k` merge at the smaller.
+    /// same error bound (KLL is fully mergeable). Sketches with different `k` merge at the smaller;
+    /// an empty sketch is the identity whatever its `k` (merging into an empty accumulator copies).
     pub fn merge(&mut self, other: &Kll) {
         if other.n == 0 {
+            return;
+        }
+        if self.n == 0 {
+            *self = other.clone();
             return;
         }
         self.k = self.k.min(other.k);

@@ -189,6 +189,26 @@ fn small_samples_are_exact() {
 }
 
 #[test]
+fn an_empty_accumulator_of_another_k_is_the_identity() {
+    // Health and drift fold stored summaries into a default (k = 512) accumulator; a summary of
+    // a larger k must come out whole, not re-compacted at 512.
+    let values: Vec<f64> = (0..3000).map(f64::from).collect();
+    let mut big = Kll::new(4096);
+    big.update_many(&values);
+    assert!(big.is_exact());
+    let mut acc = FeatureSummary::default();
+    let mut s = FeatureSummary::new(4096, 100);
+    s.add_numbers(&values);
+    acc.merge(&s);
+    assert_eq!(acc.sketch, big);
+    assert!(acc.sketch.is_exact());
+    // And an empty sketch merged in changes nothing.
+    let mut b2 = big.clone();
+    b2.merge(&Kll::default());
+    assert_eq!(b2, big);
+}
+
+#[test]
 fn kind_is_inferred() {
     let mut s = FeatureSummary::default();
     assert_eq!(s.kind(), ValueKind::Empty);

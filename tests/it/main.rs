@@ -20,5 +20,6 @@ mod openapi;
 mod ops;
 mod prometheus_e2e;
 mod replicas;
+mod rollup;
 mod slow_clients;
 mod store;

@@ -87,6 +87,7 @@ conformance!(
     purge_drops_old_dedup_state_and_activity,
     damaged_rows_are_errors_not_panics,
     old_history_is_pruned_but_each_jobs_newest_window_and_open_alerts_stay,
+    roll_up_merges_whole_days_and_keeps_concurrent_checkpoints,
 );
 
 const BUCKET: i64 = 3600;
@@ -930,4 +931,150 @@ async fn old_history_is_pruned_but_each_jobs_newest_window_and_open_alerts_stay(
         .collect();
     left.sort();
     assert_eq!(left, vec!["new-resolved", "old-firing", "old-pending"]);
+}
+
+async fn roll_up_merges_whole_days_and_keeps_concurrent_checkpoints(u: Under) {
+    const DAY: i64 = 86_400;
+    let day0 = T0 - T0.rem_euclid(DAY);
+    // Two models, three days, every fifth hour; day 2 is recent and stays hourly.
+    let mut all = Vec::new();
+    let mut n = 0u64;
+    let mut next = |model: &str, secs: i64| {
+        n += 1;
+        event(&format!("e{n}"), model, secs, (n % 97) as f64, n)
+    };
+    for model in ["a", "b"] {
+        for h in (0..72).step_by(5) {
+            for _ in 0..4 {
+                all.push(next(model, day0 + h * BUCKET + 17));
+            }
+        }
+    }
+    let j = u.store.journal();
+    let w = j.register_writer("w").await.expect("register");
+    j.checkpoint(w, &delta_of(&all), None, 0)
+        .await
+        .expect("checkpoint");
+    let s = u.store.series();
+    let days = s.days_to_roll_up(day0 + 2 * DAY).await.expect("days");
+    assert_eq!(
+        days,
+        vec![
+            ("a".to_owned(), day0),
+            ("b".to_owned(), day0),
+            ("a".to_owned(), day0 + DAY),
+            ("b".to_owned(), day0 + DAY),
+        ],
+        "oldest day first, only days before the cut-off"
+    );
+
+    // Late events keep arriving for the old days while they are rolled up (another writer of
+    // a shared store, or the same file); none may be lost.
+    let late: Vec<Vec<Event>> = (0..8)
+        .map(|round| {
+            (0..6)
+                .map(|i| {
+                    next(
+                        if i % 2 == 0 { "a" } else { "b" },
+                        day0 + (round * 5 + i) * 1800,
+                    )
+                })
+                .collect()
+        })
+        .collect();
+    all.extend(late.iter().flatten().cloned());
+    let writer_store = u.reopen().await;
+    let writer = tokio::spawn(async move {
+        let j = writer_store.journal();
+        let w = j.register_writer("late").await.expect("register");
+        for evs in late {
+            let mut tries = 0;
+            while let Err(e) = j.checkpoint(w, &delta_of(&evs), None, 0).await {
+                tries += 1;
+                assert!(tries < 20, "checkpoint keeps failing: {e}");
+            }
+            tokio::task::yield_now().await;
+        }
+    });
+    let mut merged = 0;
+    for _ in 0..3 {
+        for (model, day) in &days {
+            merged += s
+                .roll_up_day(model, *day)
+                .await
+                .expect("roll up")
+                .rows_merged;
+        }
+    }
+    writer.await.expect("late writer");
+    for (model, day) in s.days_to_roll_up(day0 + 2 * DAY).await.expect("days") {
+        s.roll_up_day(&model, day).await.expect("final roll up");
+    }
+    assert!(merged > 0, "the first pass merged hourly rows");
+    assert!(
+        s.days_to_roll_up(day0 + 2 * DAY)
+            .await
+            .expect("days")
+            .is_empty(),
+        "nothing left to roll up"
+    );
+    assert_eq!(
+        s.roll_up_day("a", day0).await.expect("again"),
+        Default::default(),
+        "rolling up a rolled day changes nothing"
+    );
+
+    // The stored state is the union of every event, per day before the cut-off, per hour after.
+    let mut daily = Delta::new(DAY, 64, 100);
+    let mut hourly = Delta::new(BUCKET, 64, 100);
+    for e in &all {
+        if e.occurred_at_us / 1_000_000 < day0 + 2 * DAY {
+            daily.fold(e);
+        } else {
+            hourly.fold(e);
+        }
+    }
+    for model in ["a", "b"] {
+        let rows = s.summaries(model, None, 0, i64::MAX).await.expect("rows");
+        let mut expected = 0;
+        for want in [&daily, &hourly] {
+            for ((class, bucket), names) in &want.models[model]["v1"].groups {
+                for (name, want) in names {
+                    expected += 1;
+                    let got = rows
+                        .iter()
+                        .find(|r| r.class == *class && r.bucket == *bucket && &r.name == name)
+                        .unwrap_or_else(|| panic!("{model}: missing {class:?} {bucket} {name}"));
+                    assert_same_summary(&got.summary, want, name);
+                }
+            }
+        }
+        assert_eq!(
+            rows.len(),
+            expected,
+            "{model}: one row per series and bucket"
+        );
+        let counts = s.bucket_counts(model, 0, i64::MAX).await.expect("counts");
+        let want_counts = |d: &Delta| -> Vec<(i64, u64)> {
+            let mut v: Vec<(i64, u64)> = d.models[model]["v1"]
+                .counts
+                .iter()
+                .map(|((_, b), c)| (*b, c.n))
+                .collect();
+            v.sort_unstable();
+            v
+        };
+        let mut want = want_counts(&daily);
+        want.extend(want_counts(&hourly));
+        let got: Vec<(i64, u64)> = counts.iter().map(|c| (c.bucket, c.n)).collect();
+        assert_eq!(got, want, "{model}: event counts per bucket");
+    }
+    let total: u64 = s
+        .type_counts()
+        .await
+        .expect("type counts")
+        .iter()
+        .map(|c| c.count)
+        .sum();
+    assert_eq!(total, all.len() as u64, "every event counted once");
 }

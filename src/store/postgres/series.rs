@@ -163,6 +163,214 @@ impl SeriesStore for PgStore {
             .collect()
     }
 
+    async fn days_to_roll_up(&self, before: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT model, bucket - bucket % 86400 AS day FROM summaries
+             WHERE bucket >= 0 AND bucket < $1 AND bucket % 86400 <> 0
+             UNION
+             SELECT model, bucket - bucket % 86400 AS day FROM event_counts
+             WHERE bucket >= 0 AND bucket < $1 AND bucket % 86400 <> 0
+             ORDER BY day, model",
+        )
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    /// Checkpoints of other replicas may write into the same day meanwhile. Rows are locked in
+    /// primary-key order, as checkpoints lock them (no lock-order deadlock): per series group,
+    /// the day row first (inserted empty if missing, so it can be locked), then the group's
+    /// other rows. Only rows read under the lock are deleted; a row a checkpoint inserts after
+    /// the read stays for the next roll-up.
+    async fn roll_up_day(&self, model: &str, day: i64) -> Result<RolledUp, StoreError> {
+        let end = day + 86_400;
+        let mut done = RolledUp::default();
+        let mut tx = self.pool.begin().await?;
+        let groups: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT version, class FROM summaries
+             WHERE model = $1 AND bucket > $2 AND bucket < $3 ORDER BY version, class",
+        )
+        .bind(model)
+        .bind(day)
+        .bind(end)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (version, class) in &groups {
+            let names: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT name FROM summaries
+                 WHERE model = $1 AND version = $2 AND class = $3 AND bucket > $4 AND bucket < $5
+                 ORDER BY name",
+            )
+            .bind(model)
+            .bind(version)
+            .bind(class)
+            .bind(day)
+            .bind(end)
+            .fetch_all(&mut *tx)
+            .await?;
+            // Empty data marks a day row this transaction created (real rows never are empty).
+            sqlx::query(
+                "INSERT INTO summaries (model, version, class, name, bucket, data)
+                 SELECT $1, $2, $3, unnest($4::text[]), $5, ''::bytea ON CONFLICT DO NOTHING",
+            )
+            .bind(model)
+            .bind(version)
+            .bind(class)
+            .bind(&names)
+            .bind(day)
+            .execute(&mut *tx)
+            .await?;
+            let rows = sqlx::query(
+                "SELECT name, bucket, data FROM summaries
+                 WHERE model = $1 AND version = $2 AND class = $3 AND bucket >= $4 AND bucket < $5
+                 ORDER BY bucket, name FOR UPDATE",
+            )
+            .bind(model)
+            .bind(version)
+            .bind(class)
+            .bind(day)
+            .bind(end)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut merged: std::collections::BTreeMap<String, Option<FeatureSummary>> =
+                std::collections::BTreeMap::new();
+            let (mut gone_buckets, mut gone_names) = (Vec::new(), Vec::new());
+            for r in &rows {
+                let name: String = r.try_get(0)?;
+                let bucket: i64 = r.try_get(1)?;
+                let data: Vec<u8> = r.try_get(2)?;
+                let summary = if data.is_empty() {
+                    None
+                } else {
+                    Some(decode_summary(&data)?)
+                };
+                if bucket != day {
+                    gone_buckets.push(bucket);
+                    gone_names.push(name.clone());
+                }
+                let slot = merged.entry(name).or_insert(None);
+                match (slot.as_mut(), summary) {
+                    (Some(m), Some(s)) => m.merge(&s),
+                    (None, s) => *slot = s,
+                    (Some(_), None) => {}
+                }
+            }
+            for (name, summary) in &merged {
+                let q = sqlx::query(match summary {
+                    Some(_) => {
+                        "UPDATE summaries SET data = $6
+                         WHERE model = $1 AND version = $2 AND class = $3 AND bucket = $4 AND name = $5"
+                    }
+                    // Nothing to merge after all (another roll-up got there first).
+                    None => {
+                        "DELETE FROM summaries
+                         WHERE model = $1 AND version = $2 AND class = $3 AND bucket = $4 AND name = $5"
+                    }
+                })
+                .bind(model)
+                .bind(version)
+                .bind(class)
+                .bind(day)
+                .bind(name);
+                match summary {
+                    Some(s) => q.bind(encode_summary(s)),
+                    None => q,
+                }
+                .execute(&mut *tx)
+                .await?;
+                done.rows_written += u64::from(summary.is_some());
+            }
+            sqlx::query(
+                "DELETE FROM summaries s USING unnest($4::int8[], $5::text[]) AS k(bucket, name)
+                 WHERE s.model = $1 AND s.version = $2 AND s.class = $3
+                   AND s.bucket = k.bucket AND s.name = k.name",
+            )
+            .bind(model)
+            .bind(version)
+            .bind(class)
+            .bind(&gone_buckets)
+            .bind(&gone_names)
+            .execute(&mut *tx)
+            .await?;
+            done.rows_merged += gone_buckets.len() as u64;
+        }
+        let series: Vec<(String, String)> = sqlx::query_as(
+            "SELECT DISTINCT version, event_type FROM event_counts
+             WHERE model = $1 AND bucket > $2 AND bucket < $3 ORDER BY version, event_type",
+        )
+        .bind(model)
+        .bind(day)
+        .bind(end)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (version, event_type) in &series {
+            // n = 0 marks a day row this transaction created (real counts are positive).
+            sqlx::query(
+                "INSERT INTO event_counts (model, version, event_type, bucket, n, first_us, last_us)
+                 VALUES ($1, $2, $3, $4, 0, $5, $6) ON CONFLICT DO NOTHING",
+            )
+            .bind(model)
+            .bind(version)
+            .bind(event_type)
+            .bind(day)
+            .bind(i64::MAX)
+            .bind(i64::MIN)
+            .execute(&mut *tx)
+            .await?;
+            let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+                "SELECT bucket, n, first_us, last_us FROM event_counts
+                 WHERE model = $1 AND version = $2 AND event_type = $3 AND bucket >= $4 AND bucket < $5
+                 ORDER BY bucket FOR UPDATE",
+            )
+            .bind(model)
+            .bind(version)
+            .bind(event_type)
+            .bind(day)
+            .bind(end)
+            .fetch_all(&mut *tx)
+            .await?;
+            let (mut n, mut first_us, mut last_us) = (0_i64, i64::MAX, i64::MIN);
+            let mut gone = Vec::new();
+            for (bucket, rn, rf, rl) in rows {
+                if bucket != day {
+                    gone.push(bucket);
+                }
+                if rn > 0 {
+                    (n, first_us, last_us) = (n + rn, first_us.min(rf), last_us.max(rl));
+                }
+            }
+            sqlx::query(
+                "UPDATE event_counts SET n = $5, first_us = $6, last_us = $7
+                 WHERE model = $1 AND version = $2 AND event_type = $3 AND bucket = $4",
+            )
+            .bind(model)
+            .bind(version)
+            .bind(event_type)
+            .bind(day)
+            .bind(n)
+            .bind(first_us)
+            .bind(last_us)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "DELETE FROM event_counts WHERE model = $1 AND version = $2 AND event_type = $3
+                 AND (bucket = ANY($4) OR (bucket = $5 AND n = 0))",
+            )
+            .bind(model)
+            .bind(version)
+            .bind(event_type)
+            .bind(&gone)
+            .bind(day)
+            .execute(&mut *tx)
+            .await?;
+            done.rows_merged += gone.len() as u64;
+            done.rows_written += u64::from(n > 0);
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
     async fn put_baseline(
         &self,
         info: &BaselineInfo,

@@ -164,6 +164,114 @@ impl SeriesStore for SqliteStore {
             .collect()
     }
 
+    async fn days_to_roll_up(&self, before: i64) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT model, bucket - bucket % 86400 AS day FROM summaries
+             WHERE bucket >= 0 AND bucket < ? AND bucket % 86400 <> 0
+             UNION
+             SELECT model, bucket - bucket % 86400 AS day FROM event_counts
+             WHERE bucket >= 0 AND bucket < ? AND bucket % 86400 <> 0
+             ORDER BY day, model",
+        )
+        .bind(before)
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    async fn roll_up_day(&self, model: &str, day: i64) -> Result<RolledUp, StoreError> {
+        let end = day + 86_400;
+        // One writer at a time in SQLite: nothing else changes these rows until the commit.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let rows = sqlx::query(
+            "SELECT version, class, name, bucket, data FROM summaries
+             WHERE model = ? AND bucket >= ? AND bucket < ? ORDER BY version, class, name, bucket",
+        )
+        .bind(model)
+        .bind(day)
+        .bind(end)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut groups: Vec<((String, String, String), FeatureSummary)> = Vec::new();
+        for r in &rows {
+            let key: (String, String, String) = (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?);
+            let summary = decode_summary(&r.try_get::<Vec<u8>, _>(4)?)?;
+            match groups.last_mut() {
+                Some((k, merged)) if *k == key => merged.merge(&summary),
+                _ => groups.push((key, summary)),
+            }
+        }
+        let counts = sqlx::query(
+            "SELECT version, event_type, n, first_us, last_us, bucket FROM event_counts
+             WHERE model = ? AND bucket >= ? AND bucket < ? ORDER BY version, event_type, bucket",
+        )
+        .bind(model)
+        .bind(day)
+        .bind(end)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut totals: Vec<((String, String), (i64, i64, i64))> = Vec::new();
+        for r in &counts {
+            let key: (String, String) = (r.try_get(0)?, r.try_get(1)?);
+            let c: (i64, i64, i64) = (r.try_get(2)?, r.try_get(3)?, r.try_get(4)?);
+            match totals.last_mut() {
+                Some((k, t)) if *k == key => *t = (t.0 + c.0, t.1.min(c.1), t.2.max(c.2)),
+                _ => totals.push((key, c)),
+            }
+        }
+        let done = RolledUp {
+            rows_merged: (rows.len() - groups.len() + counts.len() - totals.len()) as u64,
+            rows_written: (groups.len() + totals.len()) as u64,
+        };
+        let at_day = |r: &SqliteRow, i: usize| r.try_get::<i64, _>(i).ok() == Some(day);
+        if rows.iter().all(|r| at_day(r, 3)) && counts.iter().all(|r| at_day(r, 5)) {
+            // Already one row per series at the day start: nothing to do.
+            tx.rollback().await?;
+            return Ok(RolledUp::default());
+        }
+        for table in ["summaries", "event_counts"] {
+            sqlx::query(&format!(
+                "DELETE FROM {table} WHERE model = ? AND bucket >= ? AND bucket < ?"
+            ))
+            .bind(model)
+            .bind(day)
+            .bind(end)
+            .execute(&mut *tx)
+            .await?;
+        }
+        for ((version, class, name), summary) in &groups {
+            sqlx::query(
+                "INSERT INTO summaries (model, version, class, name, bucket, data) VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(model)
+            .bind(version)
+            .bind(class)
+            .bind(name)
+            .bind(day)
+            .bind(encode_summary(summary))
+            .execute(&mut *tx)
+            .await?;
+        }
+        for ((version, event_type), (n, first_us, last_us)) in &totals {
+            sqlx::query(
+                "INSERT INTO event_counts (model, version, event_type, bucket, n, first_us, last_us)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(model)
+            .bind(version)
+            .bind(event_type)
+            .bind(day)
+            .bind(n)
+            .bind(first_us)
+            .bind(last_us)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(done)
+    }
+
     async fn put_baseline(
         &self,
         info: &BaselineInfo,
