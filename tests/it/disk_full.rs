@@ -1,8 +1,12 @@
-//! A full disk under the data directory: a size-limited tmpfs that this test mounts (the test
-//! machines run as root; without the right to mount, the test fails saying so) and fills.
+//! Storage failures under the data directory. A full disk: a size-limited tmpfs that this test
+//! mounts (the test machines run as root; without the right to mount, the test fails saying
+//! so) and fills.
 //! Ingest answers 503 with Retry-After and logs why, reads still answer, a job run fails
 //! visibly, nothing acknowledged is lost, and once space is freed the service takes events
-//! again by itself.
+//! again by itself. Storage that turns read-only (an ext4 image on a loop device, switched to
+//! read-only by the kernel on a filesystem error while the service runs): ingest answers 503,
+//! reads answer, the service still stops cleanly, and after the operator's repair and a restart
+//! every acknowledged event is counted once.
 
 use crate::helpers::count_of;
 use serde_json::{json, Value};
@@ -265,4 +269,199 @@ async fn a_full_disk_answers_503_keeps_everything_acknowledged_and_heals_when_sp
         acked,
         "every acknowledged event is counted, once"
     );
+}
+
+/// An ext4 filesystem in a loop-mounted image file with `errors=remount-ro`, as a production
+/// data disk would be: a storage error makes the kernel switch it to read-only under the
+/// running service (`trigger_fs_error` raises one on purpose).
+struct Ext4 {
+    image: PathBuf,
+    dir: tempfile::TempDir,
+    device: String,
+}
+
+impl Ext4 {
+    fn create(image: PathBuf) -> Ext4 {
+        let run = |cmd: &mut Command, what: &str| {
+            let out = cmd
+                .output()
+                .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+            assert!(
+                out.status.success(),
+                "{what} failed (this test needs root and loop devices, as scripts/test.sh has): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        run(
+            Command::new("truncate").args(["-s", "64M"]).arg(&image),
+            "truncate",
+        );
+        run(
+            Command::new("mkfs.ext4").args(["-q", "-F"]).arg(&image),
+            "mkfs.ext4",
+        );
+        let device = run(
+            Command::new("losetup").args(["-f", "--show"]).arg(&image),
+            "losetup",
+        );
+        // A loop device left write-protected by an earlier user would mount read-only.
+        let _ = Command::new("blockdev").args(["--setrw", &device]).status();
+        let dir = tempfile::tempdir().expect("mount point");
+        run(
+            Command::new("mount")
+                .args(["-o", "errors=remount-ro", &device])
+                .arg(dir.path()),
+            "mount",
+        );
+        Ext4 { image, dir, device }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Raise a filesystem error: the kernel remounts it read-only at once, open files and all.
+    fn fail(&self) {
+        let name = self.device.trim_start_matches("/dev/");
+        std::fs::write(
+            format!("/sys/fs/ext4/{name}/trigger_fs_error"),
+            "flywheel test\n",
+        )
+        .expect("trigger an ext4 error (needs root)");
+        let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+        assert!(
+            mounts
+                .lines()
+                .any(|l| l.contains(&self.device) && l.contains("emergency_ro")),
+            "the filesystem went read-only:\n{mounts}"
+        );
+    }
+
+    /// What an operator does: unmount, check and repair, mount again.
+    fn repair(&self) {
+        let ok = |c: &mut Command| c.status().map(|s| s.code()).ok().flatten();
+        assert_eq!(
+            ok(Command::new("umount").arg(self.path())),
+            Some(0),
+            "umount"
+        );
+        // e2fsck exits 0 (clean) or 1 (errors corrected).
+        let fsck = ok(Command::new("e2fsck")
+            .args(["-f", "-y"])
+            .arg(&self.image)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()));
+        assert!(matches!(fsck, Some(0 | 1)), "e2fsck: {fsck:?}");
+        assert_eq!(
+            ok(Command::new("mount")
+                .args(["-o", "errors=remount-ro", &self.device])
+                .arg(self.path())),
+            Some(0),
+            "mount again"
+        );
+    }
+}
+
+impl Drop for Ext4 {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+        let _ = Command::new("losetup").args(["-d", &self.device]).status();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn storage_that_turns_read_only_answers_503_keeps_reads_and_loses_nothing_acknowledged() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    let fs = Ext4::create(outside.path().join("disk.img"));
+    let data = fs.path().join("data");
+    let mut s = start(&data, outside.path());
+    let client = reqwest::Client::new();
+    let mut acked = 0u64;
+    for b in 0..3 {
+        let (status, _, body) = post(&client, &s.addr, &batch(&format!("before-{b}"), 300)).await;
+        assert_eq!(status, 200, "{body}");
+        acked += body["accepted"].as_u64().unwrap_or(0);
+    }
+
+    fs.fail();
+    let mut refused = None;
+    for b in 0..20 {
+        let (status, retry, body) = post(&client, &s.addr, &batch(&format!("ro-{b}"), 100)).await;
+        match status {
+            200 => acked += body["accepted"].as_u64().unwrap_or(0),
+            503 => {
+                refused = Some((retry, body));
+                break;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    let (retry, body) = refused.expect("read-only storage makes ingest answer 503");
+    assert!(
+        retry
+            .as_deref()
+            .and_then(|r| r.parse::<u64>().ok())
+            .is_some(),
+        "a 503 carries Retry-After: {retry:?}"
+    );
+    assert_eq!(body["code"], "store_unavailable", "{body}");
+    let log = std::fs::read_to_string(&s.log).unwrap_or_default();
+    if let Some(line) = log.lines().find(|l| l.contains("cannot journal a batch")) {
+        eprintln!("read-only storage, the service logged: {line}");
+    }
+    assert!(
+        log.contains("cannot journal a batch")
+            && (log.contains("readonly") || log.contains("read-only") || log.contains("I/O")),
+        "the log says why:\n{log}"
+    );
+    let r = client
+        .get(format!("http://{}/v1/models", s.addr))
+        .send()
+        .await
+        .expect("read");
+    assert_eq!(r.status(), 200, "reads answer from read-only storage");
+    let r = client
+        .post(format!(
+            "http://{}/v1/jobs/weekly_report/run?window=2026-11-23T00:00:00Z",
+            s.addr
+        ))
+        .send()
+        .await
+        .expect("run");
+    assert_ne!(
+        r.status(),
+        200,
+        "a job cannot record a run on read-only storage"
+    );
+
+    // The service stops within its shutdown timeout even though its last checkpoint fails.
+    let pid = s.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .is_ok_and(|st| st.success()));
+    let stop_by = Instant::now() + Duration::from_secs(40);
+    while s.child.try_wait().expect("wait").is_none() {
+        assert!(Instant::now() < stop_by, "no exit within 40 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The operator repairs the filesystem and restarts: everything acknowledged is there once.
+    fs.repair();
+    let s2 = start(&data, outside.path());
+    let models: Value = client
+        .get(format!("http://{}/v1/models", s2.addr))
+        .send()
+        .await
+        .expect("read")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        count_of(&models, "disk", "interaction"),
+        acked,
+        "every acknowledged event is counted, once, after the repair"
+    );
+    drop(s2);
 }
