@@ -19,6 +19,7 @@
 pub mod binning;
 pub mod categorical;
 pub mod inference;
+pub mod multivariate;
 pub mod special;
 pub mod trend;
 pub mod two_sample;
