@@ -81,6 +81,11 @@ pub struct CompareArgs {
     /// (`,` `;` tab or `|`).
     #[arg(long)]
     pub delimiter: Option<String>,
+    /// Multivariate drift (PCA reconstruction error) over at most this many numeric columns,
+    /// the first in the reference's order; 0 leaves it out. It does not change the dataset
+    /// verdict or the exit code, which stay per column.
+    #[arg(long, default_value_t = 20)]
+    pub multivariate_features: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -232,7 +237,58 @@ pub fn render_table(rep: &drift::Report) -> String {
         rep.share_drifted * 100.0,
         if rep.dataset_drift { "YES" } else { "no" }
     ));
+    if let Some(m) = &rep.multivariate {
+        out.push_str(&format!(
+            "Multivariate ({} numeric columns, {} components, {:.0} % of the variance): \
+             reconstruction error {:.4}, reference band {:.4} to {:.4}: {}\n",
+            m.features.len(),
+            m.components,
+            m.explained_variance * 100.0,
+            m.score,
+            m.band.lower,
+            m.band.upper,
+            if m.drifted { "DRIFTED" } else { "within" }
+        ));
+    }
     out
+}
+
+/// The multivariate comparison of the numeric columns both tables share (within `--columns`,
+/// not forced categorical), or why there is none (said on stderr; it is an addition to the
+/// per-column report, never a reason to fail the command).
+fn multivariate(
+    args: &CompareArgs,
+    r: &dataset::Table,
+    c: &dataset::Table,
+) -> Option<drift::multivariate::MultivariateReport> {
+    use dataset::RawColumn;
+    if args.multivariate_features == 0 {
+        return None;
+    }
+    let mut names = Vec::new();
+    let (mut rc, mut cc): (Vec<&[f64]>, Vec<&[f64]>) = (Vec::new(), Vec::new());
+    for name in &r.names {
+        if names.len() == args.multivariate_features
+            || (!args.columns.is_empty() && !args.columns.contains(name))
+            || args.categorical.contains(name)
+        {
+            continue;
+        }
+        if let (Some(RawColumn::Numbers(a)), Some(RawColumn::Numbers(b))) =
+            (r.column(name), c.column(name))
+        {
+            names.push(name.clone());
+            rc.push(a);
+            cc.push(b);
+        }
+    }
+    match drift::multivariate::compare(&names, &rc, &cc) {
+        Ok(m) => Some(m),
+        Err(why) => {
+            eprintln!("note: no multivariate drift: {why}");
+            None
+        }
+    }
 }
 
 /// Run the command; returns the exit code.
@@ -250,8 +306,11 @@ pub fn run(args: CompareArgs) -> i32 {
                 eprintln!("note: {side}: {note}");
             }
         }
+        let multivariate = multivariate(&args, &r, &c);
         let inputs = columns::inputs(r, c, &args.selection())?;
-        Ok(drift::compare(&inputs, &opts))
+        let mut rep = drift::compare(&inputs, &opts);
+        rep.multivariate = multivariate;
+        Ok(rep)
     })();
     match result {
         Ok(rep) => {

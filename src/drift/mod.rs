@@ -39,6 +39,7 @@ pub mod baseline;
 pub mod bench;
 pub mod columns;
 pub mod monitor;
+pub mod multivariate;
 pub mod run;
 pub mod sketch;
 
@@ -409,6 +410,9 @@ pub struct Report {
     pub drifted_columns: usize,
     pub share_drifted: f64,
     pub dataset_drift: bool,
+    /// The joint comparison of the numeric columns (`flywheel compare`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multivariate: Option<multivariate::MultivariateReport>,
 }
 
 /// Evidently's column types (`infer_column_type` of evidently 0.7, applied to the current
@@ -957,6 +961,7 @@ pub fn compare(columns: &[ColumnInput], opts: &Options) -> Report {
         drifted_columns: drifted,
         share_drifted: share,
         dataset_drift: decided > 0 && share >= opts.drift_share,
+        multivariate: None,
     }
 }
 

@@ -419,3 +419,98 @@ fn evidently_compat_types_an_integer_column_with_ten_values_as_categorical() {
         .iter()
         .all(|c| c["kind"] == "numeric"));
 }
+
+/// Columns x, y (standard normal, correlation `rho`) and w (independent), from a seeded LCG.
+fn write_joint(path: &Path, rho: f64, rows: usize, seed: u64) {
+    let mut state = seed;
+    let mut normal = || {
+        // Box–Muller from two uniforms.
+        let mut u = || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+        };
+        let (a, b) = (u(), u());
+        (-2.0 * a.ln()).sqrt() * (std::f64::consts::TAU * b).cos()
+    };
+    let mut s = String::from("x,y,w\n");
+    for _ in 0..rows {
+        let (a, b, c) = (normal(), normal(), normal());
+        let y = rho * a + (1.0 - rho * rho).sqrt() * b;
+        s.push_str(&format!("{a},{y},{}\n", 5.0 + 2.0 * c));
+    }
+    std::fs::write(path, s).expect("write csv");
+}
+
+#[test]
+fn a_correlation_flip_is_found_by_the_multivariate_score_and_by_no_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = |n: &str| dir.path().join(n);
+    write_joint(&p("ref.csv"), 0.8, 5000, 1);
+    write_joint(&p("same.csv"), 0.8, 2000, 2);
+    write_joint(&p("flip.csv"), -0.8, 2000, 3);
+    let compare = |cur: &str| {
+        report(&[
+            "--reference",
+            p("ref.csv").to_str().expect("path"),
+            "--current",
+            p(cur).to_str().expect("path"),
+        ])
+    };
+    let same = compare("same.csv");
+    let flip = compare("flip.csv");
+    for (name, rep) in [("same", &same), ("flip", &flip)] {
+        let drifted: Vec<&str> = rep["columns"]
+            .as_array()
+            .expect("columns")
+            .iter()
+            .filter(|c| c["drifted"] == true)
+            .filter_map(|c| c["column"].as_str())
+            .collect();
+        assert!(
+            drifted.is_empty(),
+            "{name}: no single column drifted, got {drifted:?}"
+        );
+        assert_eq!(
+            rep["multivariate"]["features"],
+            serde_json::json!(["x", "y", "w"])
+        );
+    }
+    assert_eq!(
+        same["multivariate"]["drifted"], false,
+        "{}",
+        same["multivariate"]
+    );
+    assert_eq!(
+        flip["multivariate"]["drifted"], true,
+        "{}",
+        flip["multivariate"]
+    );
+    let score = flip["multivariate"]["score"].as_f64().expect("score");
+    assert!(
+        score > 1.0,
+        "the flip scores about 1.8 against about 0.2: {score}"
+    );
+
+    // Off on request; and a single numeric column has no joint structure to compare.
+    let off = report(&[
+        "--reference",
+        p("ref.csv").to_str().expect("path"),
+        "--current",
+        p("flip.csv").to_str().expect("path"),
+        "--multivariate-features",
+        "0",
+    ]);
+    assert!(off.get("multivariate").is_none());
+    let (code, _, err) = run(&[
+        "--reference",
+        p("ref.csv").to_str().expect("path"),
+        "--current",
+        p("flip.csv").to_str().expect("path"),
+        "--columns",
+        "x",
+    ]);
+    assert_eq!(code, Some(0));
+    assert!(err.contains("no multivariate drift"), "{err}");
+}
