@@ -23,13 +23,24 @@ fi
 
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    mapfile -t targets < <(cargo +nightly fuzz list --fuzz-dir fuzz)
+    # Every target, except those with a known open crash (fuzz/known/<target>/, explained in
+    # fuzz/known/README.md): they would fail every run until fixed. Named explicitly, they run.
+    mapfile -t all < <(cargo +nightly fuzz list --fuzz-dir fuzz)
+    for t in "${all[@]}"; do
+        if [ -d "fuzz/known/$t" ]; then
+            echo "fuzz.sh: $t left out: it has a known open crash (fuzz/known/README.md)" >&2
+        else
+            targets+=("$t")
+        fi
+    done
 fi
+TMPDIR_BUILD_LOG="$(mktemp)"
 # The targets are plain safe Rust over panics: no sanitizer (a much shorter build).
-cargo +nightly fuzz build --fuzz-dir fuzz -s none --release "${targets[@]}" >&2 2>&1 | tail -n 3 >&2 || {
+if ! cargo +nightly fuzz build --fuzz-dir fuzz -s none --release >"$TMPDIR_BUILD_LOG" 2>&1; then
+    tail -n 40 "$TMPDIR_BUILD_LOG" >&2
     echo "fuzz.sh: building the fuzz targets failed" >&2
     exit 1
-}
+fi
 scratch="$(mktemp -d)"
 trap 'rm -rf "$scratch"' EXIT
 for t in "${targets[@]}"; do

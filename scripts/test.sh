@@ -35,3 +35,11 @@ export FLYWHEEL_TEST_DATABASE_URL
 echo "test.sh: PostgreSQL for the tests at $FLYWHEEL_TEST_DATABASE_URL" >&2
 
 cargo test --locked "$@"
+
+# Coverage-guided fuzzing, bounded: every target for FLYWHEEL_FUZZ_SECS (20) seconds. A filtered
+# run (arguments given) is a developer's quick loop and leaves it out, saying so.
+if [ "$#" -eq 0 ]; then
+    scripts/fuzz.sh "${FLYWHEEL_FUZZ_SECS:-20}"
+else
+    echo "test.sh: filtered run; fuzz targets not run (scripts/fuzz.sh runs them)" >&2
+fi

@@ -35,9 +35,10 @@ fn service() -> &'static Service {
             .validate(flywheel::config::Overrides::default())
             .expect("valid config");
         let base = rt.block_on(async {
-            let app = flywheel::app::App::build_with(config, flywheel::clock::Clock::system(), None)
-                .await
-                .expect("the service starts");
+            let app =
+                flywheel::app::App::build_with(config, flywheel::clock::Clock::system(), None)
+                    .await
+                    .expect("the service starts");
             let base = format!("http://{}", app.local_addr());
             tokio::spawn(app.run_until_stopped(std::future::pending::<()>()));
             base
@@ -60,9 +61,17 @@ fuzz_target!(|data: &[u8]| {
     let query: String = rest
         .iter()
         .map(|&b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'&' | b'=' | b'%' | b'-' | b'_' | b'.' | b':' | b'+' => {
-                (b as char).to_string()
-            }
+            b'a'..=b'z'
+            | b'A'..=b'Z'
+            | b'0'..=b'9'
+            | b'&'
+            | b'='
+            | b'%'
+            | b'-'
+            | b'_'
+            | b'.'
+            | b':'
+            | b'+' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect();
