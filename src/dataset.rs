@@ -513,8 +513,10 @@ fn arrow_cast_to_utf8(a: &ArrayRef) -> Option<ArrayRef> {
 }
 
 fn read_parquet(path: &Path) -> Result<Table, DatasetError> {
-    // The parquet crate (57.3) panics on some damaged footers (an `unwrap` in its metadata
-    // decoder, found by tests/it/fuzz.rs): a damaged upload must be a clear error, not a panic.
+    // The parquet crate has panicked on damaged files (57.3: an `unwrap` in its metadata decoder
+    // found by tests/it/fuzz.rs, and its RLE decoder, found by fuzz/); 60 answers errors for
+    // every input found so far. The guard stays: a damaged file must be a clear error, never a
+    // panic, whatever the crate does next.
     std::panic::catch_unwind(|| read_parquet_unguarded(path)).unwrap_or_else(|_| {
         Err(invalid(
             path,

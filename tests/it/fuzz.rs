@@ -242,3 +242,59 @@ async fn query_strings_never_get_a_server_error() {
     }
     app.stop().await;
 }
+
+/// Every input in the cargo-fuzz corpus (`fuzz/corpus/<target>/`, seeds and the crashes the
+/// fuzzer found), replayed through the same calls as the fuzz targets on every test run, so a
+/// fixed crash stays fixed even where `scripts/fuzz.sh` does not run. An abort (as the Parquet
+/// footer that once made the parquet crate allocate 118 GB) kills this test binary: loud.
+#[test]
+fn the_fuzz_corpus_replays_without_a_crash() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus");
+    let files = |target: &str| -> Vec<(String, Vec<u8>)> {
+        let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(root.join(target))
+            .unwrap_or_else(|e| panic!("fuzz/corpus/{target}: {e}"))
+            .map(|e| {
+                let p = e.expect("entry").path();
+                (p.display().to_string(), std::fs::read(&p).expect("read"))
+            })
+            .collect();
+        v.sort();
+        assert!(!v.is_empty(), "fuzz/corpus/{target} is empty");
+        v
+    };
+    let limits = EventLimits::default();
+    let p = Pseudonymizer::new(b"fuzz-key-0123456789abcdef0123456789");
+    for (_, body) in files("event_batch") {
+        for framing in [Framing::Ndjson, Framing::JsonArray] {
+            if let Ok(elems) = split_batch(&body, framing, 1000) {
+                for text in elems.into_iter().flatten() {
+                    let _ = parse_event(text, &limits, &p, 1_796_200_000_000_000);
+                }
+            }
+        }
+    }
+    for (_, bytes) in files("dataset_text") {
+        use flywheel::dataset::{read_bytes, ReadOptions, TextFormat};
+        for format in [TextFormat::Csv, TextFormat::Ndjson] {
+            let _ = read_bytes(&bytes, format, "upload", &ReadOptions::default());
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut read_ok = 0;
+    for (name, bytes) in files("dataset_parquet") {
+        let path = dir.path().join("input.parquet");
+        std::fs::write(&path, &bytes).expect("write");
+        match flywheel::dataset::read(&path, &flywheel::dataset::ReadOptions::default()) {
+            Ok(_) => read_ok += 1,
+            Err(e) if name.contains("regression") => {
+                assert!(e.to_string().contains("Parquet"), "{name}: {e}")
+            }
+            Err(e) => panic!("{name}: a seed must read: {e}"),
+        }
+    }
+    assert!(read_ok >= 1, "the valid seed reads");
+    for (_, bytes) in files("config_file") {
+        let text = String::from_utf8_lossy(&bytes);
+        let _ = flywheel::config::check_text(&text, flywheel::config::Overrides::default());
+    }
+}
