@@ -68,6 +68,16 @@ pub struct SummaryRow {
     pub summary: FeatureSummary,
 }
 
+/// The (model, day) pairs with rows still to roll up before `$1`, oldest first. The same text
+/// serves both backends: SQLite reads `$1` as one named parameter, bound once.
+pub(crate) const DAYS_TO_ROLL_UP: &str =
+    "SELECT model, bucket - bucket % 86400 AS day FROM summaries
+     WHERE bucket >= 0 AND bucket < $1 AND bucket % 86400 <> 0
+     UNION
+     SELECT model, bucket - bucket % 86400 AS day FROM event_counts
+     WHERE bucket >= 0 AND bucket < $1 AND bucket % 86400 <> 0
+     ORDER BY day, model";
+
 /// What one [`SeriesStore::roll_up_day`] changed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RolledUp {

@@ -142,6 +142,39 @@ async fn post(
     (status, retry, r.json().await.unwrap_or(Value::Null))
 }
 
+/// Send batches (`tag-0`, `tag-1`, ... of `size` events) until the store refuses one: every
+/// batch answered 200 is added to `acked`, the refusal must be a 503 with Retry-After and the
+/// `store_unavailable` code, and anything else fails the test.
+async fn send_until_refused(
+    client: &reqwest::Client,
+    addr: &str,
+    tag: &str,
+    batches: usize,
+    size: usize,
+    acked: &mut u64,
+    what: &str,
+) {
+    for b in 0..batches {
+        let (status, retry, body) = post(client, addr, &batch(&format!("{tag}-{b}"), size)).await;
+        match status {
+            200 => *acked += body["accepted"].as_u64().unwrap_or(0),
+            503 => {
+                assert!(
+                    retry
+                        .as_deref()
+                        .and_then(|r| r.parse::<u64>().ok())
+                        .is_some(),
+                    "a 503 carries Retry-After: {retry:?}"
+                );
+                assert_eq!(body["code"], "store_unavailable", "{body}");
+                return;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    panic!("{what} makes ingest answer 503");
+}
+
 /// Fill the filesystem with one file until the kernel refuses another byte.
 fn fill(path: &Path) -> u64 {
     let mut f = std::fs::File::create(path).expect("filler");
@@ -176,27 +209,16 @@ async fn a_full_disk_answers_503_keeps_everything_acknowledged_and_heals_when_sp
     // Fill the disk, then keep sending until the store refuses.
     let filler = fs.path().join("filler");
     fill(&filler);
-    let mut refused = None;
-    for b in 0..400 {
-        let (status, retry, body) = post(&client, &s.addr, &batch(&format!("full-{b}"), 500)).await;
-        match status {
-            200 => acked += body["accepted"].as_u64().unwrap_or(0),
-            503 => {
-                refused = Some((retry, body));
-                break;
-            }
-            other => panic!("unexpected {other}: {body}"),
-        }
-    }
-    let (retry, body) = refused.expect("a full disk makes ingest answer 503");
-    assert!(
-        retry
-            .as_deref()
-            .and_then(|r| r.parse::<u64>().ok())
-            .is_some(),
-        "a 503 carries Retry-After: {retry:?}"
-    );
-    assert_eq!(body["code"], "store_unavailable", "{body}");
+    send_until_refused(
+        &client,
+        &s.addr,
+        "full",
+        400,
+        500,
+        &mut acked,
+        "a full disk",
+    )
+    .await;
     let log = std::fs::read_to_string(&s.log).unwrap_or_default();
     assert!(
         log.contains("cannot journal a batch") && log.contains("full"),
@@ -385,27 +407,16 @@ async fn storage_that_turns_read_only_answers_503_keeps_reads_and_loses_nothing_
     }
 
     fs.fail();
-    let mut refused = None;
-    for b in 0..20 {
-        let (status, retry, body) = post(&client, &s.addr, &batch(&format!("ro-{b}"), 100)).await;
-        match status {
-            200 => acked += body["accepted"].as_u64().unwrap_or(0),
-            503 => {
-                refused = Some((retry, body));
-                break;
-            }
-            other => panic!("unexpected {other}: {body}"),
-        }
-    }
-    let (retry, body) = refused.expect("read-only storage makes ingest answer 503");
-    assert!(
-        retry
-            .as_deref()
-            .and_then(|r| r.parse::<u64>().ok())
-            .is_some(),
-        "a 503 carries Retry-After: {retry:?}"
-    );
-    assert_eq!(body["code"], "store_unavailable", "{body}");
+    send_until_refused(
+        &client,
+        &s.addr,
+        "ro",
+        20,
+        100,
+        &mut acked,
+        "read-only storage",
+    )
+    .await;
     let log = std::fs::read_to_string(&s.log).unwrap_or_default();
     if let Some(line) = log.lines().find(|l| l.contains("cannot journal a batch")) {
         eprintln!("read-only storage, the service logged: {line}");

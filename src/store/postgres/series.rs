@@ -164,17 +164,10 @@ impl SeriesStore for PgStore {
     }
 
     async fn days_to_roll_up(&self, before: i64) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT model, bucket - bucket % 86400 AS day FROM summaries
-             WHERE bucket >= 0 AND bucket < $1 AND bucket % 86400 <> 0
-             UNION
-             SELECT model, bucket - bucket % 86400 AS day FROM event_counts
-             WHERE bucket >= 0 AND bucket < $1 AND bucket % 86400 <> 0
-             ORDER BY day, model",
-        )
-        .bind(before)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(DAYS_TO_ROLL_UP)
+            .bind(before)
+            .fetch_all(&self.pool)
+            .await?;
         Ok(rows)
     }
 
