@@ -39,6 +39,9 @@ pub struct RawEvent {
     pub stage: Option<String>,
     pub count: Option<u64>,
     pub reason: Option<String>,
+    // outcome (also `interaction_id` and `prediction`)
+    pub predicted_at: Option<String>,
+    pub actual: Option<RawValue>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -128,3 +128,120 @@ fn batches_keep_good_elements_next_to_bad_ones() {
         Err(BatchError::TooManyEvents(3, 2))
     ));
 }
+
+fn outcome(fields: &str) -> String {
+    format!(
+        r#"{{"event_id":"o","event_type":"outcome","occurred_at":"{}","model":{{"id":"m","version":"v"}},{fields}}}"#,
+        ts(0)
+    )
+}
+
+#[test]
+fn an_outcome_carries_its_prediction_and_the_truth() {
+    let e = check(&outcome(&format!(
+        r#""interaction_id":"i-1","predicted_at":"{}","prediction":{{"score":0.8}},"actual":true"#,
+        ts(-7200)
+    )))
+    .expect("valid binary outcome");
+    match e.body {
+        Body::Outcome {
+            interaction_id,
+            predicted_at_us,
+            prediction,
+            actual,
+        } => {
+            assert_eq!(interaction_id, "i-1");
+            assert_eq!(e.occurred_at_us - predicted_at_us, 7_200_000_000);
+            assert_eq!(prediction, 0.8);
+            assert_eq!(actual, Actual::Binary(true));
+        }
+        other => panic!("not an outcome: {other:?}"),
+    }
+    let e = check(&outcome(&format!(
+        r#""interaction_id":"i-2","predicted_at":"{}","prediction":{{"score":41.5}},"actual":40"#,
+        ts(-60)
+    )))
+    .expect("valid regression outcome");
+    assert!(matches!(
+        e.body,
+        Body::Outcome {
+            actual: Actual::Value(y),
+            ..
+        } if y == 40.0
+    ));
+}
+
+#[test]
+fn outcome_errors_name_the_field_and_the_problem() {
+    let at = ts(-60);
+    let cases: Vec<(String, &str)> = vec![
+        (
+            outcome(&format!(
+                r#""predicted_at":"{at}","prediction":{{"score":0.5}},"actual":true"#
+            )),
+            "interaction_id: missing",
+        ),
+        (
+            outcome(r#""interaction_id":"i","prediction":{"score":0.5},"actual":true"#),
+            "predicted_at: missing",
+        ),
+        (
+            outcome(&format!(
+                r#""interaction_id":"i","predicted_at":"{}","prediction":{{"score":0.5}},"actual":true"#,
+                ts(600)
+            )),
+            "predicted_at: ",
+        ),
+        (
+            outcome(&format!(
+                r#""interaction_id":"i","predicted_at":"{at}","actual":true"#
+            )),
+            "prediction: missing",
+        ),
+        (
+            outcome(&format!(
+                r#""interaction_id":"i","predicted_at":"{at}","prediction":{{"score":1.5}},"actual":false"#
+            )),
+            "prediction.score: 1.5 is outside [0, 1]",
+        ),
+        (
+            outcome(&format!(
+                r#""interaction_id":"i","predicted_at":"{at}","prediction":{{"score":0.5,"label":"x"}},"actual":false"#
+            )),
+            "only prediction.score",
+        ),
+        (
+            outcome(&format!(
+                r#""interaction_id":"i","predicted_at":"{at}","prediction":{{"score":0.5}},"actual":"yes""#
+            )),
+            "actual: must be a boolean",
+        ),
+        (
+            outcome(&format!(
+                r#""interaction_id":"i","predicted_at":"{at}","prediction":{{"score":0.5}}"#
+            )),
+            "actual: missing",
+        ),
+        (
+            outcome(&format!(
+                r#""interaction_id":"i","predicted_at":"{at}","prediction":{{"score":0.5}},"actual":true,"signal":"x""#
+            )),
+            "signal: not allowed on an outcome event",
+        ),
+        (
+            format!(
+                r#"{{"event_id":"x","event_type":"deploy","occurred_at":"{}","model":{{"id":"m","version":"v"}},"actual":true}}"#,
+                ts(0)
+            ),
+            "actual: not allowed on a deploy event",
+        ),
+    ];
+    for (json, want) in cases {
+        let e = check(&json).expect_err(&json);
+        assert!(
+            e.message.contains(want),
+            "{json}\n→ {}\n(wanted {want:?})",
+            e.message
+        );
+    }
+}

@@ -32,15 +32,17 @@ pub enum EventType {
     ModelEval,
     Deploy,
     DataLifecycle,
+    Outcome,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 6] = [
         EventType::Interaction,
         EventType::Feedback,
         EventType::ModelEval,
         EventType::Deploy,
         EventType::DataLifecycle,
+        EventType::Outcome,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,6 +51,7 @@ impl EventType {
             EventType::ModelEval => "model_eval",
             EventType::Deploy => "deploy",
             EventType::DataLifecycle => "data_lifecycle",
+            EventType::Outcome => "outcome",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -147,6 +150,15 @@ pub struct TrainData {
     pub data_cutoff_at: Option<i64>,
 }
 
+/// The ground truth an `outcome` event reports for one prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Actual {
+    /// A binary classifier's true class (`true` = the positive class the score is about).
+    Binary(bool),
+    /// A regressor's true value.
+    Value(f64),
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Body {
     Interaction {
@@ -176,6 +188,17 @@ pub enum Body {
         count: u64,
         reason: Option<String>,
     },
+    /// Ground truth that arrived after the prediction: the prediction it is about travels with
+    /// it (score and time), so no raw interaction has to be kept. Summarised in the window of
+    /// `predicted_at_us`, so a late label updates the window its prediction belongs to.
+    Outcome {
+        interaction_id: String,
+        predicted_at_us: i64,
+        /// The score of a binary classifier (a probability of the positive class, in [0, 1]) or
+        /// the value a regressor predicted.
+        prediction: f64,
+        actual: Actual,
+    },
 }
 
 /// A validated event. `user_key` is the pseudonym (never the raw id) and is `None` when no user
@@ -199,6 +222,7 @@ impl Event {
             Body::ModelEval { .. } => EventType::ModelEval,
             Body::Deploy { .. } => EventType::Deploy,
             Body::DataLifecycle { .. } => EventType::DataLifecycle,
+            Body::Outcome { .. } => EventType::Outcome,
         }
     }
     pub fn occurred_at_secs(&self) -> i64 {

@@ -112,7 +112,7 @@ impl Event {
             err(
                 RejectReason::InvalidValue,
                 format!(
-                    "event_type: unknown type {:?} (expected one of interaction, feedback, model_eval, deploy, data_lifecycle)",
+                    "event_type: unknown type {:?} (expected one of interaction, feedback, model_eval, deploy, data_lifecycle, outcome)",
                     truncate(&et, 64)
                 ),
             )
@@ -165,7 +165,15 @@ impl Event {
             if present {
                 Err(err(
                     RejectReason::InvalidValue,
-                    format!("{field}: not allowed on a {} event", event_type.as_str()),
+                    format!(
+                        "{field}: not allowed on {} {} event",
+                        if event_type.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) {
+                            "an"
+                        } else {
+                            "a"
+                        },
+                        event_type.as_str()
+                    ),
                 ))
             } else {
                 Ok(())
@@ -173,8 +181,17 @@ impl Event {
         };
         if event_type != EventType::Interaction {
             forbid(raw.features.is_some(), "features")?;
-            forbid(raw.prediction.is_some(), "prediction")?;
             forbid(raw.segment.is_some(), "segment")?;
+        }
+        if !matches!(event_type, EventType::Interaction | EventType::Outcome) {
+            forbid(raw.prediction.is_some(), "prediction")?;
+        }
+        if !matches!(event_type, EventType::Feedback | EventType::Outcome) {
+            forbid(raw.interaction_id.is_some(), "interaction_id")?;
+        }
+        if event_type != EventType::Outcome {
+            forbid(raw.predicted_at.is_some(), "predicted_at")?;
+            forbid(raw.actual.is_some(), "actual")?;
         }
         if event_type != EventType::Feedback {
             forbid(raw.kind.is_some(), "kind")?;
@@ -408,6 +425,70 @@ impl Event {
                     stage,
                     count,
                     reason: raw.reason,
+                }
+            }
+            EventType::Outcome => {
+                let interaction_id = raw
+                    .interaction_id
+                    .ok_or_else(|| missing("interaction_id"))?;
+                check_str("interaction_id", &interaction_id, MAX_EVENT_ID_LEN)?;
+                let predicted = raw.predicted_at.ok_or_else(|| missing("predicted_at"))?;
+                let predicted_at_us = parse_time("predicted_at", &predicted)?;
+                if predicted_at_us > occurred_at_us {
+                    return Err(err(
+                        RejectReason::Timestamp,
+                        format!("predicted_at: {predicted} is after occurred_at {occurred_at} (an outcome is observed after its prediction)"),
+                    ));
+                }
+                if predicted_at_us < now_us - limits.max_past_age_secs * 1_000_000 {
+                    return Err(err(
+                        RejectReason::Timestamp,
+                        format!(
+                            "predicted_at: {predicted} is older than the accepted age of {} days",
+                            limits.max_past_age_secs / 86_400
+                        ),
+                    ));
+                }
+                let p = raw.prediction.ok_or_else(|| missing("prediction"))?;
+                if p.label.is_some() || p.confidence.is_some() {
+                    return Err(err(
+                        RejectReason::InvalidValue,
+                        "prediction: an outcome carries only prediction.score (the score or value the model gave)",
+                    ));
+                }
+                let score = p
+                    .score
+                    .filter(|v| *v != RawValue::Null)
+                    .ok_or_else(|| missing("prediction.score"))?;
+                let prediction = finite_number("prediction.score", &score)?;
+                let actual = match raw.actual.ok_or_else(|| missing("actual"))? {
+                    RawValue::Bool(b) => {
+                        if !(0.0..=1.0).contains(&prediction) {
+                            return Err(err(
+                                RejectReason::InvalidValue,
+                                format!("prediction.score: {prediction} is outside [0, 1] (a binary outcome's score is the probability of the positive class)"),
+                            ));
+                        }
+                        Actual::Binary(b)
+                    }
+                    RawValue::Number(x) if x.is_finite() => Actual::Value(x),
+                    RawValue::Null => return Err(missing("actual")),
+                    other @ (RawValue::Number(_) | RawValue::String(_)) => {
+                        let found = match &other {
+                            RawValue::String(s) => format!("the string {:?}", truncate(s, 64)),
+                            _ => "a non-finite number".to_owned(),
+                        };
+                        return Err(err(
+                            RejectReason::InvalidValue,
+                            format!("actual: must be a boolean (a binary classifier's true class) or a finite number (a regressor's true value), found {found}"),
+                        ));
+                    }
+                };
+                Body::Outcome {
+                    interaction_id,
+                    predicted_at_us,
+                    prediction,
+                    actual,
                 }
             }
         };

@@ -6,7 +6,7 @@
 //! covers the events since the last checkpoint: memory is bounded by the active series.
 
 use super::FeatureSummary;
-use crate::events::{Body, Event, EventType, FeedbackKind, Stage, Value};
+use crate::events::{Actual, Body, Event, EventType, FeedbackKind, Stage, Value};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// What a summary describes.
@@ -21,15 +21,33 @@ pub enum SeriesClass {
     FeedbackImplicit,
     /// A coarse segment label (`segment`).
     Segment,
+    /// Ground truth (`outcome` events), in the bucket of the prediction it is about; the names
+    /// are in [`outcome`].
+    Outcome,
+}
+
+/// The series an `outcome` event feeds (class [`SeriesClass::Outcome`]), all numeric.
+pub mod outcome {
+    /// Scores of the predictions whose true class was positive (binary classifiers).
+    pub const POSITIVE: &str = "score:positive";
+    /// Scores of the predictions whose true class was negative.
+    pub const NEGATIVE: &str = "score:negative";
+    /// Prediction − actual (regressors).
+    pub const ERROR: &str = "error";
+    /// |prediction − actual| (regressors).
+    pub const ABS_ERROR: &str = "abs_error";
+    /// Seconds from the prediction to its outcome (every outcome).
+    pub const DELAY: &str = "delay_secs";
 }
 
 impl SeriesClass {
-    pub const ALL: [SeriesClass; 5] = [
+    pub const ALL: [SeriesClass; 6] = [
         SeriesClass::Input,
         SeriesClass::Prediction,
         SeriesClass::FeedbackExplicit,
         SeriesClass::FeedbackImplicit,
         SeriesClass::Segment,
+        SeriesClass::Outcome,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -38,6 +56,7 @@ impl SeriesClass {
             SeriesClass::FeedbackExplicit => "feedback_explicit",
             SeriesClass::FeedbackImplicit => "feedback_implicit",
             SeriesClass::Segment => "segment",
+            SeriesClass::Outcome => "outcome",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -213,6 +232,37 @@ impl Delta {
                 let vd = self.version(&e.model.id, &e.model.version);
                 *vd.funnel.entry((*stage, reason, day)).or_insert(0) += count;
             }
+            Body::Outcome {
+                predicted_at_us,
+                prediction,
+                actual,
+                ..
+            } => {
+                // Summarised with its prediction's window, so late labels update that window.
+                let bucket = self.bucket_of(predicted_at_us.div_euclid(1_000_000));
+                let pg = cols.group(&e.model.id, &e.model.version, bucket);
+                let delay = (e.occurred_at_us - predicted_at_us) as f64 / 1e6;
+                let d = cols.column(pg, SeriesClass::Outcome, outcome::DELAY);
+                cols.cols[d].numbers.push(delay);
+                match actual {
+                    Actual::Binary(positive) => {
+                        let name = if *positive {
+                            outcome::POSITIVE
+                        } else {
+                            outcome::NEGATIVE
+                        };
+                        let i = cols.column(pg, SeriesClass::Outcome, name);
+                        cols.cols[i].numbers.push(*prediction);
+                    }
+                    Actual::Value(y) => {
+                        let err = prediction - y;
+                        let i = cols.column(pg, SeriesClass::Outcome, outcome::ERROR);
+                        cols.cols[i].numbers.push(err);
+                        let i = cols.column(pg, SeriesClass::Outcome, outcome::ABS_ERROR);
+                        cols.cols[i].numbers.push(err.abs());
+                    }
+                }
+            }
         }
     }
 
@@ -331,7 +381,7 @@ struct GroupKey<'e> {
     model: &'e str,
     version: &'e str,
     bucket: i64,
-    counts: [Option<CountRec>; 5],
+    counts: [Option<CountRec>; EventType::ALL.len()],
     activity: Vec<(i64, u64)>,
     /// Columns of `score`, `confidence` and `label`, once made.
     prediction: Option<[usize; 3]>,
@@ -362,7 +412,7 @@ impl<'e> Columns<'e> {
                     model,
                     version,
                     bucket,
-                    counts: [None; 5],
+                    counts: [None; EventType::ALL.len()],
                     activity: Vec::new(),
                     prediction: None,
                 });
@@ -478,7 +528,20 @@ mod tests {
         spec.iter()
             .enumerate()
             .map(|(i, (version, bucket, feats))| {
-                let body = match feats.len() % 7 {
+                let body = match feats.len() % 9 {
+                    7 | 8 => Body::Outcome {
+                        interaction_id: format!("i{i}"),
+                        // One to three buckets before the outcome's own (so in another bucket).
+                        predicted_at_us: (i64::from(*bucket % 3) * 3600 + i as i64
+                            - 3600 * (1 + i as i64 % 3))
+                            * 1_000_000,
+                        prediction: (i % 10) as f64 / 10.0,
+                        actual: if feats.len() % 9 == 7 {
+                            Actual::Binary(i % 3 == 0)
+                        } else {
+                            Actual::Value(i as f64 / 3.0)
+                        },
+                    },
                     5 => Body::Feedback {
                         interaction_id: None,
                         kind: if i % 2 == 0 {
@@ -628,6 +691,37 @@ mod tests {
                     ..
                 } => {
                     add(SeriesClass::feedback(*kind), signal, Value::Number(*value));
+                }
+                Body::Outcome {
+                    predicted_at_us,
+                    prediction,
+                    actual,
+                    ..
+                } => {
+                    let p = predicted_at_us.div_euclid(1_000_000);
+                    let pbucket = p - p.rem_euclid(3600);
+                    let mut put = |name: &str, x: f64| {
+                        out.entry((
+                            e.model.version.clone(),
+                            SeriesClass::Outcome,
+                            pbucket,
+                            name.to_owned(),
+                        ))
+                        .or_insert_with(|| FeatureSummary::new(k, cap))
+                        .add_number(x)
+                    };
+                    put(
+                        outcome::DELAY,
+                        (e.occurred_at_us - predicted_at_us) as f64 / 1e6,
+                    );
+                    match actual {
+                        Actual::Binary(true) => put(outcome::POSITIVE, *prediction),
+                        Actual::Binary(false) => put(outcome::NEGATIVE, *prediction),
+                        Actual::Value(y) => {
+                            put(outcome::ERROR, prediction - y);
+                            put(outcome::ABS_ERROR, (prediction - y).abs());
+                        }
+                    }
                 }
                 _ => {}
             }
