@@ -20,6 +20,7 @@ pub mod binning;
 pub mod categorical;
 pub mod inference;
 pub mod multivariate;
+pub mod performance;
 pub mod special;
 pub mod trend;
 pub mod two_sample;
