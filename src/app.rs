@@ -72,6 +72,17 @@ pub fn build_jobs(
         }
         list.push(Arc::new(job));
     }
+    if let Some(schedule) = &config.performance_schedule {
+        list.push(Arc::new(Scheduled::new(
+            crate::performance::job::PerformanceJob::new(
+                config.performance.clone(),
+                schedule.clone(),
+                store.clone(),
+                metrics.clone(),
+            )
+            .context("cannot register the performance metrics")?,
+        )));
+    }
     if let Some(schedule) = &config.report_schedule {
         list.push(Arc::new(Scheduled::new(crate::report::ReportJob {
             schedule: schedule.clone(),

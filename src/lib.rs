@@ -59,6 +59,7 @@ pub mod http;
 pub mod ingest;
 pub mod jobs;
 pub mod metrics;
+pub mod performance;
 pub mod report;
 pub mod secret;
 pub mod shutdown;

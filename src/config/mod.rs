@@ -53,6 +53,9 @@ pub struct Config {
     pub alerts: crate::alerts::AlertsConfig,
     /// The health job's schedule (validated `health.schedule`).
     pub health_schedule: crate::jobs::schedule::CronSchedule,
+    pub performance: crate::performance::PerformanceConfig,
+    /// The performance job's schedule, when enabled.
+    pub performance_schedule: Option<crate::jobs::schedule::CronSchedule>,
     /// The weekly report's schedule, when enabled.
     pub report_schedule: Option<crate::jobs::schedule::CronSchedule>,
     /// `[retention]` and its validated schedule.
@@ -377,6 +380,16 @@ impl RawConfig {
         };
         let health_schedule = schedule(&mut errors, "health.schedule", &self.health.schedule);
         self.health.check(&mut errors);
+        let performance_schedule = if self.performance.enabled {
+            schedule(
+                &mut errors,
+                "performance.schedule",
+                &self.performance.schedule,
+            )
+        } else {
+            None
+        };
+        self.performance.check(&mut errors);
         let report_schedule = if self.report.enabled {
             schedule(&mut errors, "report.schedule", &self.report.schedule)
         } else {
@@ -451,6 +464,8 @@ impl RawConfig {
                 health: self.health,
                 alerts: self.alerts,
                 health_schedule,
+                performance: self.performance,
+                performance_schedule,
                 report_schedule,
                 retention: self.retention,
                 retention_schedule,

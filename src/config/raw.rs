@@ -19,6 +19,7 @@ pub struct RawConfig {
     pub drift: RawDrift,
     pub jobs: RawJobs,
     pub health: crate::flywheel::health::HealthConfig,
+    pub performance: crate::performance::PerformanceConfig,
     pub alerts: crate::alerts::AlertsConfig,
     pub report: RawReport,
     pub retention: RawRetention,

@@ -385,6 +385,37 @@ pub async fn health_latest(
     Ok(Json(result_json(&r)))
 }
 
+/// `GET /v1/performance?model=`: the latest performance run of a model: every daily window of
+/// the lookback as its labels stand now (realized, estimated, coverage, delay, degradation),
+/// the reference period and the measured estimation error.
+pub async fn performance_latest(
+    State(state): State<AppState>,
+    Query(q): Query<ModelQuery>,
+) -> Result<Json<Value>, ApiError> {
+    use crate::performance::job::{JOB_NAME, SUBJECT};
+    let rows = state
+        .store
+        .jobs()
+        .results(&ResultQuery {
+            job_prefix: Some(JOB_NAME.into()),
+            model: Some(q.model.clone()),
+            subject: Some(SUBJECT.into()),
+            latest: Some(1),
+            ..Default::default()
+        })
+        .await?;
+    let r = rows
+        .into_iter()
+        .find(|r| r.job == JOB_NAME)
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no performance results for model {:?} yet (the performance job runs daily over models that sent outcome events; POST /v1/jobs/performance/run runs it now)",
+                q.model
+            ))
+        })?;
+    Ok(Json(result_json(&r)))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthHistoryQuery {

@@ -310,6 +310,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/drift/latest", get(jobs::drift_latest))
         .route("/v1/drift", get(jobs::drift_history))
         .route("/v1/health", get(jobs::health_latest))
+        .route("/v1/performance", get(jobs::performance_latest))
         .route("/v1/alerts", get(jobs::list_alerts))
         .route("/v1/reports", get(pages::list_reports))
         .route("/reports/{file}", get(pages::report_file))

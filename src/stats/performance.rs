@@ -232,6 +232,59 @@ impl Calibration {
         })
     }
 
+    /// [`fit`](Self::fit) on the scores pooled into `bins` equal-width bins over their range
+    /// (each bin at its weighted mean score). Isotonic regression on raw scores follows the
+    /// sample's noise into small extreme blocks and is over-confident (an expected accuracy
+    /// biased upwards by about a point on 10⁴ labels); bins of a few hundred labels each average
+    /// the noise out first.
+    pub fn fit_binned(
+        positives: &[(f64, f64)],
+        negatives: &[(f64, f64)],
+        bins: usize,
+    ) -> Option<Calibration> {
+        let all = positives.iter().chain(negatives);
+        let lo = all.clone().map(|p| p.0).fold(f64::INFINITY, f64::min);
+        let hi = all.map(|p| p.0).fold(f64::NEG_INFINITY, f64::max);
+        if !(lo.is_finite() && hi.is_finite()) {
+            return None;
+        }
+        let bins = bins.max(1);
+        let width = (hi - lo) / bins as f64;
+        let index = |s: f64| {
+            if width > 0.0 {
+                (((s - lo) / width) as usize).min(bins - 1)
+            } else {
+                0
+            }
+        };
+        // (Σw, Σw·s) per bin and class.
+        let mut acc = vec![[(0.0f64, 0.0f64); 2]; bins];
+        for (items, class) in [(positives, 0usize), (negatives, 1)] {
+            for &(s, w) in items {
+                let b = &mut acc[index(s)][class];
+                b.0 += w;
+                b.1 += w * s;
+            }
+        }
+        let (mut p, mut n) = (Vec::new(), Vec::new());
+        for [a, b] in acc {
+            let w = a.0 + b.0;
+            if w > 0.0 {
+                let mean = (a.1 + b.1) / w;
+                if a.0 > 0.0 {
+                    p.push((mean, a.0));
+                }
+                if b.0 > 0.0 {
+                    n.push((mean, b.0));
+                }
+            }
+        }
+        let mut c = Calibration::fit(&p, &n)?;
+        c.min_score = lo;
+        c.max_score = hi;
+        Some(c)
+    }
+
     /// The calibrated probability of a score: linear between the blocks, clipped at the ends.
     pub fn probability(&self, s: f64) -> f64 {
         let p = &self.points;

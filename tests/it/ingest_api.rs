@@ -664,6 +664,7 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_accepted() 
                 // No scheduled job may take a queue slot (a run flushes ingest first).
                 c.drift.default_monitor = false;
                 c.health.enabled = false;
+                c.performance.enabled = false;
                 c.report.enabled = false;
             }),
             store: Some(Arc::new(store)),

@@ -18,6 +18,7 @@ mod health;
 mod ingest_api;
 mod openapi;
 mod ops;
+mod performance;
 mod prometheus_e2e;
 mod replicas;
 mod rollup;
