@@ -14,6 +14,10 @@ pub const RUNBOOKS: &[(&str, &str)] = &[
         include_str!("../../alerts/runbooks/FlywheelDatasetDrift.md"),
     ),
     (
+        "FlywheelEstimatedPerformanceDrop",
+        include_str!("../../alerts/runbooks/FlywheelEstimatedPerformanceDrop.md"),
+    ),
+    (
         "FlywheelFeatureDrift",
         include_str!("../../alerts/runbooks/FlywheelFeatureDrift.md"),
     ),
@@ -36,6 +40,10 @@ pub const RUNBOOKS: &[(&str, &str)] = &[
     (
         "FlywheelLearningRegressing",
         include_str!("../../alerts/runbooks/FlywheelLearningRegressing.md"),
+    ),
+    (
+        "FlywheelModelPerformanceDrop",
+        include_str!("../../alerts/runbooks/FlywheelModelPerformanceDrop.md"),
     ),
     (
         "FlywheelOutputStalled",
