@@ -11,7 +11,14 @@
 //! * **weeks 12–13**: explicit feedback drops from 8 % to 2 % of interactions (an SDK bug), and
 //!   curated volume with it;
 //! * **from week 10**: retraining stops paying off (gains flat), so the learning arc reaches
-//!   PLATEAU a few cycles later.
+//!   PLATEAU a few cycles later;
+//! * **week 20, day 2**: a covariate shift — a new market (`country = MX`) brings half the
+//!   traffic, cases the model is much less sure about, so accuracy falls while the model itself
+//!   is unchanged.
+//!
+//! The model's score is a calibrated probability that the user converts: an `outcome` event
+//! reports the truth for 90 % of the interactions, hours to days later (log-normal delay, median
+//! 18 h), so performance is estimated before the labels arrive and realized once they do.
 //!
 //! The simulator sets the clock hour by hour, posts that hour's events over HTTP, and waits for
 //! every job due by then to finish, so the result is deterministic for a `--seed`.
@@ -62,13 +69,18 @@ pub struct Script {
     pub drift_from_day: i64,
     pub feedback_drop: (i64, i64),
     pub flat_from_cycle: u64,
+    pub covariate_shift_from_day: i64,
 }
 
 pub const SCRIPT: Script = Script {
     drift_from_day: 6 * 7 + 3,
     feedback_drop: (12 * 7, 14 * 7),
     flat_from_cycle: 10,
+    covariate_shift_from_day: 19 * 7 + 1,
 };
+
+/// Share of the interactions whose outcome arrives.
+const OUTCOME_SHARE: f64 = 0.9;
 
 fn ts(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
@@ -114,8 +126,20 @@ struct User {
     base: f64,
 }
 
-/// Everything that happens in one simulated hour (deterministic for seed and hour).
+/// Everything that happens in one simulated hour (deterministic for seed and hour), without the
+/// outcomes (see [`hour`]).
 pub fn hour_events(seed: u64, start: i64, hour_index: i64, users: &[(u64, f64)]) -> Vec<Value> {
+    hour(seed, start, hour_index, users).0
+}
+
+/// One simulated hour: the events that happen in it, and the outcomes of its predictions, which
+/// happen later (the caller posts each when its time comes).
+pub fn hour(
+    seed: u64,
+    start: i64,
+    hour_index: i64,
+    users: &[(u64, f64)],
+) -> (Vec<Value>, Vec<Value>) {
     let t0 = start + hour_index * HOUR;
     let day = hour_index / 24;
     let hod = hour_index % 24;
@@ -159,6 +183,10 @@ pub fn hour_events(seed: u64, start: i64, hour_index: i64, users: &[(u64, f64)])
     let norm = Normal::new(0.0, 1.0).unwrap_or_else(|_| unreachable!("valid normal"));
     let dwell = LogNormal::new(9.5, 0.8).unwrap_or_else(|_| unreachable!("valid lognormal"));
     let mut n_event = 0u32;
+    let mut outcomes = Vec::new();
+    let shifted = day >= SCRIPT.covariate_shift_from_day;
+    let delay = LogNormal::new((18.0 * 3600.0f64).ln(), 0.8)
+        .unwrap_or_else(|_| unreachable!("valid lognormal"));
     for &(user, propensity) in users {
         // Chance this user interacts in this hour.
         if rng.gen::<f64>() >= propensity * diurnal / 24.0 * 1.5 {
@@ -214,12 +242,36 @@ pub fn hour_events(seed: u64, start: i64, hour_index: i64, users: &[(u64, f64)])
                 "lang".into(),
                 json!(["en", "de", "fr", "pt"][rng.gen_range(0..4)]),
             );
-            let score: f64 = 1.0 / (1.0 + (-norm.sample(&mut rng)).exp());
+            // The score and its outcome come from a stream of their own, so that the rest of
+            // the hour is the same with or without them.
+            let mut orng = StdRng::seed_from_u64(
+                seed ^ (hour_index as u64).wrapping_mul(0xD1B5_4A32_D192_ED03)
+                    ^ u64::from(n_event).wrapping_mul(0x94D0_49BB_1331_11EB),
+            );
+            // The new market: half the traffic once the shift starts, and hard cases (scores
+            // near 0.5), so accuracy drops although the model is still calibrated.
+            let new_market = shifted && orng.gen::<f64>() < 0.5;
+            if new_market {
+                features.insert("country".into(), json!("MX"));
+            }
+            let sharpness = if new_market { 0.35 } else { 1.0 };
+            let score: f64 = 1.0 / (1.0 + (-sharpness * norm.sample(&mut rng)).exp());
+            let score = (score * 1e4).round() / 1e4;
+            if orng.gen::<f64>() < OUTCOME_SHARE {
+                let converted = orng.gen::<f64>() < score;
+                let later = (delay.sample(&mut orng) as i64).clamp(300, 5 * DAY);
+                outcomes.push(json!({
+                    "event_id": format!("{iid}-outcome"), "event_type": "outcome",
+                    "occurred_at": ts(at + later), "model": {"id": MODEL, "version": version},
+                    "interaction_id": iid, "predicted_at": ts(at),
+                    "prediction": {"score": score}, "actual": converted,
+                }));
+            }
             out.push(json!({
                 "event_id": iid.clone(), "event_type": "interaction", "occurred_at": ts(at),
                 "model": {"id": MODEL, "version": version}, "user_id": format!("user-{user}"),
                 "features": features,
-                "prediction": {"score": (score * 1e4).round() / 1e4, "label": if score > 0.5 { "click" } else { "skip" }, "confidence": ((score - 0.5).abs() * 2e4).round() / 1e4},
+                "prediction": {"score": score, "label": if score > 0.5 { "click" } else { "skip" }, "confidence": ((score - 0.5).abs() * 2e4).round() / 1e4},
                 "session_id": format!("s{user}-{day}"),
             }));
             // Implicit: dwell on 60 %, abandonment 0/1 on all.
@@ -247,7 +299,7 @@ pub fn hour_events(seed: u64, start: i64, hour_index: i64, users: &[(u64, f64)])
             }
         }
     }
-    out
+    (out, outcomes)
 }
 
 /// The data funnel of one day, from the explicit feedback it collected.
@@ -319,6 +371,8 @@ pub async fn run_with(
     let mut posted = 0usize;
     let mut weekly_curated = 0u64;
     let mut curated_this_week = 0u64;
+    // Outcomes waiting for their time: (occurred_at, event).
+    let mut later: Vec<(i64, Value)> = Vec::new();
     if opts.progress {
         let log = opts.data_dir.join("flywheel.log");
         eprintln!(
@@ -355,7 +409,14 @@ pub async fn run_with(
         let mut explicit_today = 0u64;
         for h in 0..24 {
             let hour_index = day * 24 + h;
-            let events = hour_events(opts.seed, start, hour_index, &active);
+            let (events, outcomes) = hour(opts.seed, start, hour_index, &active);
+            later.extend(outcomes.into_iter().map(|o| {
+                let at = o["occurred_at"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map_or(i64::MAX, |t| t.timestamp());
+                (at, o)
+            }));
             explicit_today += events.iter().filter(|e| e["kind"] == "explicit").count() as u64;
             let mut events = events;
             if h == 23 {
@@ -371,6 +432,13 @@ pub async fn run_with(
                     .unwrap_or(0);
                 events.extend(f);
             }
+            // The outcomes whose time has come (by the end of this hour).
+            let hour_end = start + (hour_index + 1) * HOUR;
+            let (due, wait): (Vec<_>, Vec<_>) = std::mem::take(&mut later)
+                .into_iter()
+                .partition(|(at, _)| *at < hour_end);
+            later = wait;
+            events.extend(due.into_iter().map(|(_, o)| o));
             // The clock: the end of this hour (events are in the past, jobs for it come due).
             now.set_secs(start + (hour_index + 1) * HOUR + 600);
             for chunk in events.chunks(10_000) {
@@ -437,7 +505,7 @@ pub async fn run_with(
     wait_for_jobs(&state).await?;
     if opts.progress {
         eprintln!(
-            "\ndone: {} simulated weeks, {posted} events in {:.0} s.\n\n  status page   {base}/\n  health        {base}/v1/health?model={MODEL}\n  drift         {base}/v1/drift/latest?model={MODEL}\n  alerts        {base}/v1/alerts\n  reports       {base}/v1/reports  (files in {})\n  metrics       {base}/metrics\n",
+            "\ndone: {} simulated weeks, {posted} events in {:.0} s.\n\n  status page   {base}/\n  health        {base}/v1/health?model={MODEL}\n  drift         {base}/v1/drift/latest?model={MODEL}\n  performance   {base}/v1/performance?model={MODEL}\n  alerts        {base}/v1/alerts\n  reports       {base}/v1/reports  (files in {})\n  metrics       {base}/metrics\n",
             opts.weeks,
             started.elapsed().as_secs_f64(),
             opts.data_dir.join("reports").display()
