@@ -390,6 +390,7 @@ impl RawConfig {
             None
         };
         self.performance.check(&mut errors);
+        self.health.performance = self.performance.enabled.then(|| self.performance.clone());
         let report_schedule = if self.report.enabled {
             schedule(&mut errors, "report.schedule", &self.report.schedule)
         } else {

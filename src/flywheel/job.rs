@@ -74,8 +74,14 @@ async fn load_inputs(
             .summaries(model, Some(SeriesClass::FeedbackImplicit), from, end)
             .await?,
     );
+    let performance = match &config.performance {
+        Some(pc) => Some(crate::performance::job::performance_at(store, pc, model, end).await?)
+            .filter(|p| p.task != crate::performance::Task::Unknown),
+        None => None,
+    };
     Ok(Inputs {
         end,
+        performance,
         counts: store.series().bucket_counts(model, from, end).await?,
         feedback,
         funnel: store.series().funnel_counts(model, from, end).await?,

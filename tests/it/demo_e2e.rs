@@ -193,6 +193,10 @@ async fn the_demo_feeds_the_dashboards_the_report_and_the_status_page() {
         until_done: false,
         progress: false,
     };
+    // The configuration the demo's jobs ran with (the report below is regenerated with it).
+    let demo_config = flywheel::demo::config(&opts)
+        .validate(flywheel::config::Overrides::default())
+        .expect("the demo's config");
     let demo = tokio::spawn(flywheel::demo::run_with(
         opts,
         Some(done_tx),
@@ -319,7 +323,7 @@ async fn the_demo_feeds_the_dashboards_the_report_and_the_status_page() {
     let again = flywheel::report::build(
         &store,
         &flywheel::report::IsoWeek::parse(&week).expect("week"),
-        &flywheel::flywheel::health::HealthConfig::default(),
+        &demo_config.health,
     )
     .await
     .expect("build");

@@ -56,17 +56,29 @@ async fn post(app: &TestApp, events: &[Value]) {
     }
 }
 
-async fn run_performance(app: &TestApp, end: i64) -> Value {
+/// The state of the output arc after a health run for the day before `end`.
+async fn output_arc(app: &TestApp, end: i64) -> Value {
+    run(app, "health", end).await;
+    let (s, h) = app.get_json("/v1/health?model=clf").await;
+    assert_eq!(s, 200, "{h}");
+    h["arcs"]["output"].clone()
+}
+
+async fn run(app: &TestApp, job: &str, end: i64) {
     let window = ts(end - DAY).replace('+', "%2B");
     let r = app
         .client
-        .post(app.url(&format!("/v1/jobs/performance/run?window={window}")))
+        .post(app.url(&format!("/v1/jobs/{job}/run?window={window}")))
         .send()
         .await
         .expect("run");
     assert_eq!(r.status().as_u16(), 200);
     let run: Value = r.json().await.expect("json");
     assert_eq!(run["outcome"], "success", "{run}");
+}
+
+async fn run_performance(app: &TestApp, end: i64) -> Value {
+    run(app, "performance", end).await;
     let (s, p) = app.get_json("/v1/performance?model=clf").await;
     assert_eq!(s, 200, "{p}");
     p
@@ -183,6 +195,14 @@ async fn the_estimate_warns_before_the_labels_and_the_late_labels_confirm_it() {
         r#"flywheel_model_performance{kind="reference",metric="roc_auc",model="clf"}"#
     )
     .is_some());
+
+    // The health's output arc reads it: SLOWING on the estimate alone.
+    let arc = output_arc(&app, end).await;
+    assert_eq!(arc["state"], "SLOWING", "{arc}");
+    assert!(
+        arc["why"].as_str().is_some_and(|w| w.contains("estimated")),
+        "{arc}"
+    );
 
     // The labels arrive: the same window now has its realized accuracy, which the estimate had
     // predicted, and the drop is confirmed by them.

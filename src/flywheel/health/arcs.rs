@@ -46,7 +46,19 @@ pub(super) fn arcs(
     let mut arcs = BTreeMap::new();
     arcs.insert("input", input_arc(inp, end));
     arcs.insert("learning", learning_arc(cfg, velocity));
-    arcs.insert("output", output_arc(cfg, uplift));
+    let uplift_arc = output_arc(cfg, uplift);
+    let output = match inp.performance.as_ref().and_then(performance_arc) {
+        Some(p) if severity(p.state) >= severity(uplift_arc.state) => Arc {
+            why: format!("{}; {}", p.why, uplift_arc.why),
+            ..p
+        },
+        Some(p) => Arc {
+            why: format!("{}; {}", uplift_arc.why, p.why),
+            ..uplift_arc
+        },
+        None => uplift_arc,
+    };
+    arcs.insert("output", output);
     arcs.insert("loop", loop_arc(velocity, retention));
     let overall = arcs
         .values()
@@ -280,6 +292,60 @@ fn output_arc(cfg: &HealthConfig, u: &Uplift) -> Arc {
         advice: plateau::advice("output", state),
         evaluation: None,
     }
+}
+
+/// The output arc as model performance sees it: REGRESSING when the labels of the newest
+/// well-labelled day show a significant drop against the reference, SLOWING when only the
+/// estimate (before the labels) does, OK when neither; `None` without a decision.
+fn performance_arc(p: &crate::performance::Performance) -> Option<Arc> {
+    let realized = p
+        .windows
+        .iter()
+        .rev()
+        .find_map(|w| w.degraded_realized.as_ref().map(|d| (w, d)));
+    let estimated = p
+        .windows
+        .last()
+        .and_then(|w| w.degraded_estimated.as_ref().map(|d| (w, d)));
+    let describe = |kind: &str,
+                    w: &crate::performance::WindowPerformance,
+                    d: &crate::performance::Degradation| {
+        format!(
+            "{kind} {} on {}: {:.4} against {:.4} in the reference (p = {:.2e})",
+            d.metric,
+            rfc3339_secs(w.start).get(..10).unwrap_or_default(),
+            d.value,
+            d.reference,
+            d.p_value
+        )
+    };
+    let (state, since, why) = match (realized, estimated) {
+        (Some((w, d)), _) if d.degraded => (
+            ArcState::Regressing,
+            Some(rfc3339_secs(w.start)),
+            describe("realized", w, d),
+        ),
+        (_, Some((w, d))) if d.degraded => (
+            ArcState::Slowing,
+            Some(rfc3339_secs(w.start)),
+            describe("estimated (labels pending)", w, d),
+        ),
+        (None, None) => return None,
+        (r, e) => (
+            ArcState::Ok,
+            None,
+            r.map(|(w, d)| describe("realized", w, d))
+                .or_else(|| e.map(|(w, d)| describe("estimated", w, d)))
+                .unwrap_or_default(),
+        ),
+    };
+    Some(Arc {
+        state,
+        why: format!("model performance: {why}"),
+        since,
+        advice: plateau::advice("output", state),
+        evaluation: None,
+    })
 }
 
 fn loop_arc(v: &Velocity, r: &Retention) -> Arc {

@@ -88,6 +88,10 @@ pub struct HealthConfig {
     pub lookback_days: u32,
     /// Missed runs caught up after downtime.
     pub max_catch_up: usize,
+    /// `[performance]` when the performance job is enabled (set by the config, not read from
+    /// `[health]`): the output arc and the report read model performance with it.
+    #[serde(skip)]
+    pub performance: Option<crate::performance::PerformanceConfig>,
 }
 
 impl Default for HealthConfig {
@@ -104,6 +108,7 @@ impl Default for HealthConfig {
             k_anonymity: 10,
             lookback_days: 90,
             max_catch_up: 7,
+            performance: None,
         }
     }
 }
@@ -155,6 +160,8 @@ pub struct Inputs {
     pub deploys: Vec<Event>,
     /// (day number, user) pairs over the lookback.
     pub activity: Vec<(i64, u64)>,
+    /// Model performance as of `end`, when outcomes were sent and the performance job is on.
+    pub performance: Option<crate::performance::Performance>,
 }
 
 /// A rate with its Wilson interval, or why there is none.
