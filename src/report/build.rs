@@ -32,7 +32,21 @@ pub async fn build(
         let h = crate::flywheel::job::health_at(store, health, model, we).await?;
         let p = crate::flywheel::job::health_at(store, health, model, we - 7 * DAY).await?;
         let drift = drift_week(store, model, week).await?;
+        let performance = match &health.performance {
+            Some(pc) => Some(crate::performance::job::performance_at(store, pc, model, we).await?)
+                .filter(|p| p.task != crate::performance::Task::Unknown),
+            None => None,
+        };
+        let min_labels = health.performance.as_ref().map_or(0, |c| c.min_labels);
         let charts = Charts {
+            performance: performance
+                .as_ref()
+                .map(|p| performance_chart(p, min_labels))
+                .unwrap_or_default(),
+            reliability: performance
+                .as_ref()
+                .map(|p| reliability_chart(p, min_labels))
+                .unwrap_or_default(),
             volume: volume_chart(store, model, we).await?,
             velocity: velocity_chart(model, &h),
             learning_curve: learning_curve_chart(
@@ -55,6 +69,7 @@ pub async fn build(
             metric: h.velocity.metric.clone(),
             learning_curve: h.velocity.learning_curve.clone(),
             charts,
+            performance,
         });
     }
     let verdict = match sections.as_slice() {
@@ -497,5 +512,118 @@ fn retention_chart(model: &str, h: &Health) -> String {
         "weeks since first activity",
         &labels,
         &cells,
+    )
+}
+
+/// Accuracy per day (MAE for regressors): realized where the day has enough outcomes, estimated
+/// from the scores, and the reference period's level.
+fn performance_chart(p: &crate::performance::Performance, min_labels: u64) -> String {
+    use crate::performance::Task;
+    type Points = Vec<(f64, f64)>;
+    let (metric, realized, estimated, reference): (&str, Points, Points, Option<f64>) = match p.task
+    {
+        Task::BinaryClassification => (
+            "accuracy",
+            p.windows
+                .iter()
+                .filter(|w| w.labelled >= min_labels)
+                .filter_map(|w| Some((w.start as f64, w.realized.binary.as_ref()?.accuracy?)))
+                .collect(),
+            p.windows
+                .iter()
+                .filter_map(|w| Some((w.start as f64, w.estimated.as_ref()?.accuracy?)))
+                .collect(),
+            p.reference.binary.as_ref().and_then(|b| b.accuracy),
+        ),
+        Task::Regression => (
+            "MAE",
+            p.windows
+                .iter()
+                .filter(|w| w.labelled >= min_labels)
+                .filter_map(|w| Some((w.start as f64, w.realized.regression.as_ref()?.mae)))
+                .collect(),
+            Vec::new(),
+            p.reference.regression.as_ref().map(|r| r.mae),
+        ),
+        Task::Unknown => return String::new(),
+    };
+    if realized.is_empty() && estimated.is_empty() {
+        return String::new();
+    }
+    let mut series = Vec::new();
+    if let (Some(r), Some(first), Some(last)) = (reference, p.windows.first(), p.windows.last()) {
+        series.push(charts::Series {
+            name: "reference period",
+            points: vec![(first.start as f64, r), (last.start as f64, r)],
+            color: charts::GREY,
+        });
+    }
+    series.push(charts::Series {
+        name: "realized (labels)",
+        points: realized,
+        color: charts::BLUE,
+    });
+    if !estimated.is_empty() {
+        series.push(charts::Series {
+            name: "estimated (scores)",
+            points: estimated,
+            color: charts::ORANGE,
+        });
+    }
+    let x_day = |x: &f64| day(*x as i64).get(5..).unwrap_or("").to_owned();
+    charts::lines(
+        &format!("{}: {metric} per day, realized and estimated", p.model),
+        "prediction day (UTC)",
+        metric,
+        &series,
+        &[],
+        &x_day,
+    )
+}
+
+/// The reliability diagram of the newest day with enough outcomes: observed share of positives
+/// against the mean score per score bin, and the diagonal of perfect calibration.
+fn reliability_chart(p: &crate::performance::Performance, min_labels: u64) -> String {
+    let Some((w, b)) = p
+        .windows
+        .iter()
+        .rev()
+        .filter(|w| w.labelled >= min_labels)
+        .find_map(|w| Some((w, w.realized.binary.as_ref()?)))
+    else {
+        return String::new();
+    };
+    if b.reliability.len() < 2 {
+        return String::new();
+    }
+    let fmt = |x: &f64| format!("{x:.1}");
+    charts::lines(
+        &format!(
+            "{}: reliability on {} (ECE {:.3}, {} outcomes)",
+            p.model,
+            day(w.start),
+            b.calibration_error.unwrap_or(f64::NAN),
+            b.labelled
+        ),
+        "mean predicted probability",
+        "observed share of positives",
+        &[
+            charts::Series {
+                name: "perfect calibration",
+                points: vec![(0.0, 0.0), (1.0, 1.0)],
+                color: charts::GREY,
+            },
+            charts::Series {
+                name: "observed",
+                points: b
+                    .reliability
+                    .iter()
+                    .map(|r| (r.mean_score, r.positive_rate))
+                    .collect(),
+                color: charts::BLUE,
+            },
+        ],
+        &[],
+        &fmt,
     )
 }

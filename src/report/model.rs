@@ -38,6 +38,9 @@ pub struct ModelSection {
     pub learning_curve: Forecast,
     #[serde(skip)]
     pub charts: Charts,
+    /// Model performance over the week's days (realized and estimated), when the model sends
+    /// outcomes and the performance job is on.
+    pub performance: Option<crate::performance::Performance>,
 }
 
 /// A figure this week against the previous week.
@@ -90,4 +93,8 @@ pub struct Charts {
     pub learning_curve: String,
     pub retention: String,
     pub drift: Vec<String>,
+    /// Realized and estimated performance per day.
+    pub performance: String,
+    /// Reliability diagram of the newest well-labelled day.
+    pub reliability: String,
 }

@@ -173,6 +173,9 @@ fn markdown_section(m: &mut String, s: &ModelSection) {
             );
         }
     }
+    if let Some(p) = &s.performance {
+        performance_markdown(m, p);
+    }
     let fu = &s.funnel;
     let _ = writeln!(
         m,
@@ -287,6 +290,11 @@ fn html_section(h: &mut String, s: &ModelSection) {
     for svg in &s.charts.drift {
         figure(h, svg);
     }
+    if let Some(p) = &s.performance {
+        performance_html(h, p);
+        figure(h, &s.charts.performance);
+        figure(h, &s.charts.reliability);
+    }
     let fu = &s.funnel;
     h.push_str("<h3>Data funnel (lookback)</h3>\n<table><tr><th>stage</th><th>items</th><th>conversion from the stage before</th></tr>\n");
     for st in STAGES {
@@ -304,4 +312,102 @@ fn html_section(h: &mut String, s: &ModelSection) {
         pct(fu.hoarding_index),
         fu.training_consent_violations
     );
+}
+
+/// One row per day: (date, predictions, labelled, coverage, realized, estimated, AUC, verdict).
+fn performance_rows(p: &crate::performance::Performance) -> Vec<[String; 8]> {
+    p.windows
+        .iter()
+        .map(|w| {
+            let (realized, auc) = match (&w.realized.binary, &w.realized.regression) {
+                (Some(b), _) => (pct(b.accuracy), num(b.roc_auc)),
+                (None, Some(r)) => (format!("MAE {:.4}", r.mae), "–".into()),
+                _ => ("–".into(), "–".into()),
+            };
+            let estimated = w.estimated.as_ref().map_or_else(
+                || format!("– ({:?})", w.estimate_status).to_lowercase(),
+                |e| pct(e.accuracy),
+            );
+            let verdict = match (&w.degraded_realized, &w.degraded_estimated) {
+                (Some(d), _) if d.degraded => "dropped (labels)",
+                (_, Some(d)) if d.degraded => "dropped (estimate)",
+                (Some(_), _) | (_, Some(_)) => "ok",
+                _ => "–",
+            };
+            [
+                super::day(w.start),
+                w.predictions.to_string(),
+                w.labelled.to_string(),
+                pct(w.coverage),
+                realized,
+                estimated,
+                auc,
+                verdict.to_owned(),
+            ]
+        })
+        .collect()
+}
+
+fn performance_intro(p: &crate::performance::Performance) -> String {
+    let reference = match (&p.reference.binary, &p.reference.regression) {
+        (Some(b), _) => format!("accuracy {} (ROC AUC {})", pct(b.accuracy), num(b.roc_auc)),
+        (None, Some(r)) => format!("MAE {:.4}", r.mae),
+        _ => "no labels".into(),
+    };
+    let est = match p.estimation_mae {
+        Some(e) => format!(
+            " Earlier estimates were within {:.1} points of the accuracy their labels later showed (mean over {} days).",
+            e * 100.0,
+            p.estimation_windows
+        ),
+        None => String::new(),
+    };
+    format!(
+        "Realized on the outcomes that have arrived (by prediction day), estimated from the scores before they do. Reference period {} to {}: {reference}, {} outcomes.{est}",
+        super::day(p.reference_start),
+        super::day(p.reference_end - 86_400),
+        p.reference_labelled
+    )
+}
+
+const PERFORMANCE_HEAD: [&str; 8] = [
+    "day",
+    "predictions",
+    "outcomes",
+    "coverage",
+    "realized",
+    "estimated",
+    "ROC AUC",
+    "against the reference",
+];
+
+fn performance_markdown(m: &mut String, p: &crate::performance::Performance) {
+    let _ = writeln!(m, "\n### Model performance\n\n{}\n", performance_intro(p));
+    let _ = writeln!(m, "| {} |", PERFORMANCE_HEAD.join(" | "));
+    let _ = writeln!(m, "|{}", "---|".repeat(PERFORMANCE_HEAD.len()));
+    for r in performance_rows(p) {
+        let _ = writeln!(m, "| {} |", r.join(" | "));
+    }
+}
+
+fn performance_html(h: &mut String, p: &crate::performance::Performance) {
+    let _ = writeln!(
+        h,
+        "<h3>Model performance</h3>\n<p>{}</p>\n<table><tr>{}</tr>",
+        esc(&performance_intro(p)),
+        PERFORMANCE_HEAD
+            .iter()
+            .map(|c| format!("<th>{c}</th>"))
+            .collect::<String>()
+    );
+    for r in performance_rows(p) {
+        let _ = writeln!(
+            h,
+            "<tr>{}</tr>",
+            r.iter()
+                .map(|c| format!("<td>{}</td>", esc(c)))
+                .collect::<String>()
+        );
+    }
+    h.push_str("</table>\n");
 }
