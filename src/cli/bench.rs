@@ -90,6 +90,10 @@ pub struct IngestArgs {
     /// Repeat for several replicas: connection i sends to the (i mod n)-th.
     #[arg(long)]
     pub url: Vec<String>,
+    /// Share of the events sent as `outcome` events (ground truth for an earlier prediction)
+    /// instead of interactions, to measure what the outcome summaries cost.
+    #[arg(long, default_value_t = 0.0)]
+    pub outcome_share: f64,
 }
 
 #[derive(Debug, Args)]
@@ -412,6 +416,11 @@ const ID_WIDTH: usize = 12;
 
 impl Template {
     pub(super) fn new(n: u64, now: &str) -> Self {
+        Self::with_outcomes(n, now, 0.0)
+    }
+
+    /// A template whose events are outcomes in the share `outcome_share` (spread evenly).
+    pub(super) fn with_outcomes(n: u64, now: &str, outcome_share: f64) -> Self {
         use std::fmt::Write;
         let mut s = String::with_capacity((n as usize) * 700);
         let mut id_offsets = Vec::with_capacity(n as usize);
@@ -421,6 +430,18 @@ impl Template {
             s.push_str(r#"{"event_id":"b-"#);
             id_offsets.push(s.len());
             s.push_str(&"0".repeat(ID_WIDTH));
+            let outcome =
+                ((i + 1) as f64 * outcome_share).floor() > (i as f64 * outcome_share).floor();
+            if outcome {
+                s.push_str(r#"","event_type":"outcome","occurred_at":""#);
+                ts_offsets.push(s.len());
+                let _ = writeln!(
+                    s,
+                    r#"{now}","model":{{"id":"bench","version":"v1"}},"interaction_id":"i{i}","predicted_at":"{now}","prediction":{{"score":0.{x}}},"actual":{}}}"#,
+                    x % 3 == 0
+                );
+                continue;
+            }
             s.push_str(r#"","event_type":"interaction","occurred_at":""#);
             ts_offsets.push(s.len());
             let _ = write!(
@@ -555,12 +576,18 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         .pool_max_idle_per_host(a.concurrency)
         .build()?;
     let now = chrono::Utc::now().to_rfc3339();
-    let template = std::sync::Arc::new(Template::new(a.batch, &now));
+    if !(0.0..=1.0).contains(&a.outcome_share) {
+        anyhow::bail!("--outcome-share: {} is outside [0, 1]", a.outcome_share);
+    }
+    let template = std::sync::Arc::new(Template::with_outcomes(a.batch, &now, a.outcome_share));
     let batches = a.events.div_ceil(a.batch);
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     eprintln!(
-        "sending {} events in batches of {} over {} connections to {url}",
-        a.events, a.batch, a.concurrency
+        "sending {} events ({:.0} % outcomes) in batches of {} over {} connections to {url}",
+        a.events,
+        a.outcome_share * 100.0,
+        a.batch,
+        a.concurrency
     );
     let t0 = Instant::now();
     let mut tasks = Vec::new();
@@ -641,9 +668,10 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
         }
         let r = client.get(format!("{}/v1/models", s.url)).send().await?;
         let v: serde_json::Value = r.json().await?;
-        let n = v["models"][0]["events"]["interaction"]
-            .as_u64()
-            .unwrap_or(0);
+        // Every event type the model stored (interactions, and outcomes when some were sent).
+        let n: u64 = v["models"][0]["events"].as_object().map_or(0, |m| {
+            m.values().filter_map(serde_json::Value::as_u64).sum()
+        });
         println!("events stored:      {n}");
         if let Some(rss) = peak_rss_bytes(s.child.id()) {
             println!(
