@@ -356,33 +356,48 @@ pub async fn upload_baseline(
     Ok((StatusCode::CREATED, Json(json!(info))))
 }
 
+/// The newest result of `job` under `subject` for a model, or a 404 saying how to get one.
+async fn latest_result(
+    state: &AppState,
+    job: &str,
+    subject: &str,
+    model: &str,
+    how: &str,
+) -> Result<Json<Value>, ApiError> {
+    let rows = state
+        .store
+        .jobs()
+        .results(&ResultQuery {
+            job_prefix: Some(job.into()),
+            model: Some(model.to_owned()),
+            subject: Some(subject.into()),
+            latest: Some(1),
+            ..Default::default()
+        })
+        .await?;
+    let r = rows.into_iter().find(|r| r.job == job).ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no {subject} results for model {model:?} yet ({how}; POST /v1/jobs/{job}/run runs it now)"
+        ))
+    })?;
+    Ok(Json(result_json(&r)))
+}
+
 /// `GET /v1/health?model=`: the latest health of a model (every figure, each arc's state with
 /// why, since when and what to try).
 pub async fn health_latest(
     State(state): State<AppState>,
     Query(q): Query<ModelQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let rows = state
-        .store
-        .jobs()
-        .results(&ResultQuery {
-            job_prefix: Some(crate::flywheel::job::JOB_NAME.into()),
-            model: Some(q.model.clone()),
-            subject: Some("health".into()),
-            latest: Some(1),
-            ..Default::default()
-        })
-        .await?;
-    let r = rows
-        .into_iter()
-        .find(|r| r.job == crate::flywheel::job::JOB_NAME)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no health results for model {:?} yet (the health job runs daily; POST /v1/jobs/health/run runs it now)",
-                q.model
-            ))
-        })?;
-    Ok(Json(result_json(&r)))
+    use crate::flywheel::job::JOB_NAME;
+    latest_result(
+        &state,
+        JOB_NAME,
+        "health",
+        &q.model,
+        "the health job runs daily",
+    )
+    .await
 }
 
 /// `GET /v1/performance?model=`: the latest performance run of a model: every daily window of
@@ -393,27 +408,8 @@ pub async fn performance_latest(
     Query(q): Query<ModelQuery>,
 ) -> Result<Json<Value>, ApiError> {
     use crate::performance::job::{JOB_NAME, SUBJECT};
-    let rows = state
-        .store
-        .jobs()
-        .results(&ResultQuery {
-            job_prefix: Some(JOB_NAME.into()),
-            model: Some(q.model.clone()),
-            subject: Some(SUBJECT.into()),
-            latest: Some(1),
-            ..Default::default()
-        })
-        .await?;
-    let r = rows
-        .into_iter()
-        .find(|r| r.job == JOB_NAME)
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no performance results for model {:?} yet (the performance job runs daily over models that sent outcome events; POST /v1/jobs/performance/run runs it now)",
-                q.model
-            ))
-        })?;
-    Ok(Json(result_json(&r)))
+    let how = "the performance job runs daily over models that sent outcome events";
+    latest_result(&state, JOB_NAME, SUBJECT, &q.model, how).await
 }
 
 #[derive(Debug, Deserialize)]
