@@ -79,6 +79,58 @@ impl CoMoments {
         }
     }
 
+    /// Add a batch of rows laid out one after another (`d` values each; a missing value is
+    /// `NaN`): two passes over the batch's complete rows (their mean, then their scatter about
+    /// it, upper triangle only), then one [`merge`](Self::merge). Equals calling
+    /// [`update`](Self::update) per row, to rounding, at a fraction of the cost: no allocation
+    /// per row and half the products. A trailing partial row is counted as incomplete.
+    pub fn add_rows(&mut self, flat: &[f64]) {
+        let d = self.dim();
+        if d == 0 {
+            return;
+        }
+        let rows = flat.chunks_exact(d);
+        self.incomplete += u64::from(!rows.remainder().is_empty());
+        let mut batch = CoMoments::new(d);
+        let mut sum = vec![0.0; d];
+        for r in rows.clone() {
+            if r.iter().all(|v| v.is_finite()) {
+                batch.n += 1;
+                for (s, v) in sum.iter_mut().zip(r) {
+                    *s += v;
+                }
+            } else {
+                batch.incomplete += 1;
+            }
+        }
+        if batch.n > 0 {
+            let n = batch.n as f64;
+            let mean: Vec<f64> = sum.iter().map(|s| s / n).collect();
+            let mut upper = vec![0.0; d * d];
+            let mut c = vec![0.0; d];
+            for r in rows.filter(|r| r.iter().all(|v| v.is_finite())) {
+                for ((ci, v), m) in c.iter_mut().zip(r).zip(&mean) {
+                    *ci = v - m;
+                }
+                for i in 0..d {
+                    let ci = c[i];
+                    let row = &mut upper[i * d..(i + 1) * d];
+                    for j in i..d {
+                        row[j] += ci * c[j];
+                    }
+                }
+            }
+            for i in 0..d {
+                for j in i..d {
+                    batch.scatter[[i, j]] = upper[i * d + j];
+                    batch.scatter[[j, i]] = upper[i * d + j];
+                }
+            }
+            batch.mean = Array1::from(mean);
+        }
+        self.merge(&batch);
+    }
+
     /// Merge another state of the same features: the result summarises the union of the rows.
     pub fn merge(&mut self, o: &CoMoments) {
         if o.dim() != self.dim() {
@@ -334,6 +386,35 @@ mod tests {
         let mut w = whole.clone();
         w.merge(&CoMoments::new(3));
         assert_eq!(w, whole);
+    }
+
+    #[test]
+    fn a_batch_of_rows_equals_the_rows_one_by_one() {
+        let mut all = rows(777, -0.4, 9);
+        all[5][1] = f64::NAN;
+        all[100][0] = f64::INFINITY;
+        let mut one = CoMoments::new(3);
+        one.update(&[Some(0.5), Some(1.5), Some(2.5)]);
+        let mut batched = one.clone();
+        for r in &all {
+            one.update(&r.iter().map(|v| Some(*v)).collect::<Vec<_>>());
+        }
+        for chunk in all.chunks(100) {
+            let flat: Vec<f64> = chunk.iter().flatten().copied().collect();
+            batched.add_rows(&flat);
+        }
+        assert_eq!((batched.n, batched.incomplete), (one.n, one.incomplete));
+        assert_eq!((one.n, one.incomplete), (776, 2));
+        for i in 0..3 {
+            assert!(close(batched.mean[i], one.mean[i], 1e-12));
+            for j in 0..3 {
+                assert!(close(batched.scatter[[i, j]], one.scatter[[i, j]], 1e-10));
+            }
+        }
+        // A trailing partial row is incomplete, not silently read.
+        let mut s = CoMoments::new(3);
+        s.add_rows(&[1.0, 2.0, 3.0, 4.0]);
+        assert_eq!((s.n, s.incomplete), (1, 1));
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use super::FeatureSummary;
 use crate::events::{Actual, Body, Event, EventType, FeedbackKind, Stage, Value};
+use crate::stats::multivariate::CoMoments;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 /// What a summary describes.
@@ -96,13 +97,21 @@ pub struct VersionDelta {
     pub groups: HashMap<(SeriesClass, i64), NameMap>,
     /// (stage, reason, day start) → items.
     pub funnel: HashMap<(Stage, String, i64), u64>,
+    /// (bucket start, feature names) → co-moments of those numeric inputs (multivariate drift).
+    pub joint: HashMap<(i64, Vec<String>), CoMoments>,
 }
+
+/// Numeric inputs summarised jointly by default (`ingest.joint_features`).
+pub const DEFAULT_JOINT_FEATURES: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct Delta {
     pub bucket_secs: i64,
     pub sketch_k: u16,
     pub category_cap: usize,
+    /// Numeric inputs per interaction summarised jointly: the first this many, in name order,
+    /// whose value is a number or missing (0: none). See [`Delta::with_joint_features`].
+    pub joint_features: usize,
     /// model → version → what accumulated.
     pub models: HashMap<String, HashMap<String, VersionDelta>>,
     /// Evaluations and deploys, kept as small records (the validated events themselves).
@@ -119,11 +128,19 @@ impl Delta {
             bucket_secs,
             sketch_k,
             category_cap,
+            joint_features: DEFAULT_JOINT_FEATURES,
             models: HashMap::default(),
             records: Vec::new(),
             activity: HashMap::default(),
             overflowed: 0,
         }
+    }
+
+    /// Summarise up to `n` numeric inputs per interaction jointly (co-moments for multivariate
+    /// drift); 0 turns it off. Fewer than two such inputs in an event: nothing joint.
+    pub fn with_joint_features(mut self, n: usize) -> Self {
+        self.joint_features = n;
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -182,6 +199,9 @@ impl Delta {
                 segment,
             } => {
                 cols.schema_for(g, features);
+                if self.joint_features >= 2 {
+                    cols.joint_row(g, features, self.joint_features);
+                }
                 for (i, (_, v)) in features.iter().enumerate() {
                     let c = &mut cols.cols[cols.schema[i]];
                     match v {
@@ -269,6 +289,16 @@ impl Delta {
     fn apply(&mut self, cols: Columns<'_>) {
         let (k, cap) = (self.sketch_k, self.category_cap);
         let mut overflowed = 0u64;
+        for j in &cols.joints {
+            let gk = &cols.groups[j.group];
+            let bucket = gk.bucket;
+            let vd = self.version(gk.model, gk.version);
+            let key = (bucket, j.names.iter().map(|n| (*n).to_owned()).collect());
+            vd.joint
+                .entry(key)
+                .or_insert_with(|| CoMoments::new(j.names.len()))
+                .add_rows(&j.values);
+        }
         let mut by_group: Vec<Vec<&Column>> = vec![Vec::new(); cols.groups.len()];
         for c in &cols.cols {
             by_group[c.group].push(c);
@@ -344,6 +374,14 @@ impl Delta {
                 for (key, n) in &ovd.funnel {
                     *vd.funnel.entry(key.clone()).or_insert(0) += n;
                 }
+                for (key, m) in &ovd.joint {
+                    match vd.joint.get_mut(key) {
+                        Some(j) => j.merge(m),
+                        None => {
+                            vd.joint.insert(key.clone(), m.clone());
+                        }
+                    }
+                }
             }
         }
         self.records.extend(o.records.iter().cloned());
@@ -376,6 +414,13 @@ struct Column<'e> {
     cats: Vec<&'e str>,
 }
 
+/// The rows of one set of numeric inputs in one group, gathered from a batch (`NaN`: missing).
+struct JointColumn<'e> {
+    group: usize,
+    names: Vec<&'e str>,
+    values: Vec<f64>,
+}
+
 /// A (model, version, bucket) met in a batch, with its event counts and active users.
 struct GroupKey<'e> {
     model: &'e str,
@@ -397,6 +442,14 @@ struct Columns<'e> {
     /// Column of each feature of the last interaction seen, with its group and names.
     schema: Vec<usize>,
     schema_of: Option<(usize, &'e [(crate::events::Name, Value)])>,
+    /// Changes whenever `schema` is recomputed.
+    schema_gen: u64,
+    joints: Vec<JointColumn<'e>>,
+    /// Positions (in the feature list) of the last event's joint inputs, scratch for the next.
+    joint_pos: Vec<usize>,
+    scratch_pos: Vec<usize>,
+    /// (schema_gen, joint column) the positions in `joint_pos` belong to.
+    joint_of: Option<(u64, usize)>,
 }
 
 impl<'e> Columns<'e> {
@@ -461,11 +514,68 @@ impl<'e> Columns<'e> {
             }
         }
         self.schema.clear();
+        self.schema_gen += 1;
         for (name, _) in features {
             let i = self.column(group, SeriesClass::Input, name);
             self.schema.push(i);
         }
         self.schema_of = Some((group, features));
+    }
+}
+
+impl<'e> Columns<'e> {
+    /// Gather the joint row of an interaction: its first `max` features whose value is a
+    /// number or missing. Call after [`schema_for`](Self::schema_for) with the same group.
+    fn joint_row(
+        &mut self,
+        group: usize,
+        features: &'e [(crate::events::Name, Value)],
+        max: usize,
+    ) {
+        self.scratch_pos.clear();
+        for (i, (_, v)) in features.iter().enumerate() {
+            if matches!(v, Value::Number(_) | Value::Missing) {
+                self.scratch_pos.push(i);
+                if self.scratch_pos.len() == max {
+                    break;
+                }
+            }
+        }
+        if self.scratch_pos.len() < 2 {
+            return;
+        }
+        let j = match self.joint_of {
+            Some((gen, j)) if gen == self.schema_gen && self.scratch_pos == self.joint_pos => j,
+            _ => {
+                let names: Vec<&'e str> = self
+                    .scratch_pos
+                    .iter()
+                    .map(|&i| features[i].0.as_str())
+                    .collect();
+                let found = self
+                    .joints
+                    .iter()
+                    .position(|c| c.group == group && c.names == names);
+                let j = found.unwrap_or_else(|| {
+                    self.joints.push(JointColumn {
+                        group,
+                        names,
+                        values: Vec::new(),
+                    });
+                    self.joints.len() - 1
+                });
+                std::mem::swap(&mut self.joint_pos, &mut self.scratch_pos);
+                self.joint_of = Some((self.schema_gen, j));
+                j
+            }
+        };
+        let values = &mut self.joints[j].values;
+        for &i in &self.joint_pos {
+            values.push(match features[i].1 {
+                Value::Number(x) => x,
+                _ => f64::NAN,
+            });
+        }
     }
 }
 
@@ -603,6 +713,14 @@ mod tests {
                 let vb = &b.models[model][version];
                 prop_assert_eq!(&va.counts, &vb.counts);
                 prop_assert_eq!(&va.funnel, &vb.funnel);
+                let mut ka: Vec<_> = va.joint.keys().collect();
+                let mut kb: Vec<_> = vb.joint.keys().collect();
+                ka.sort();
+                kb.sort();
+                prop_assert_eq!(ka, kb);
+                for (key, ja) in &va.joint {
+                    same_joint(ja, &vb.joint[key])?;
+                }
                 let names = |v: &VersionDelta| {
                     let mut n: Vec<_> = v
                         .groups
@@ -633,6 +751,51 @@ mod tests {
             }
         }
         Ok(())
+    }
+
+    fn same_joint(a: &CoMoments, b: &CoMoments) -> Result<(), TestCaseError> {
+        let close = |x: f64, y: f64| (x - y).abs() <= 1e-9 * (1.0 + x.abs().max(y.abs()));
+        prop_assert_eq!((a.n, a.incomplete), (b.n, b.incomplete));
+        for (x, y) in a.mean.iter().zip(&b.mean) {
+            prop_assert!(close(*x, *y), "mean {} vs {}", x, y);
+        }
+        for (x, y) in a.scatter.iter().zip(&b.scatter) {
+            prop_assert!(close(*x, *y), "scatter {} vs {}", x, y);
+        }
+        Ok(())
+    }
+
+    type JointKey = (String, i64, Vec<String>);
+
+    /// The joint co-moments the events should give, row by row with `CoMoments::update`.
+    fn joint_reference(events: &[Event], max: usize) -> BTreeMap<JointKey, CoMoments> {
+        let mut out: BTreeMap<JointKey, CoMoments> = BTreeMap::new();
+        for e in events {
+            let Body::Interaction { features, .. } = &e.body else {
+                continue;
+            };
+            let picked: Vec<&(crate::events::Name, Value)> = features
+                .iter()
+                .filter(|(_, v)| matches!(v, Value::Number(_) | Value::Missing))
+                .take(max)
+                .collect();
+            if picked.len() < 2 {
+                continue;
+            }
+            let bucket = e.occurred_at_secs() - e.occurred_at_secs().rem_euclid(3600);
+            let names = picked.iter().map(|(n, _)| n.to_string()).collect();
+            let row: Vec<Option<f64>> = picked
+                .iter()
+                .map(|(_, v)| match v {
+                    Value::Number(x) => Some(*x),
+                    _ => None,
+                })
+                .collect();
+            out.entry((e.model.version.clone(), bucket, names))
+                .or_insert_with(|| CoMoments::new(row.len()))
+                .update(&row);
+        }
+        out
     }
 
     type SeriesKey = (String, SeriesClass, i64, String);
@@ -784,6 +947,19 @@ mod tests {
             }
             let total: u64 = expected.values().map(|s| s.overflowed).sum();
             prop_assert_eq!(total, whole.overflowed);
+            let joint = joint_reference(&events, DEFAULT_JOINT_FEATURES);
+            let mut got = BTreeMap::new();
+            for versions in whole.models.values() {
+                for (version, vd) in versions {
+                    for ((bucket, names), m) in &vd.joint {
+                        got.insert((version.clone(), *bucket, names.clone()), m);
+                    }
+                }
+            }
+            prop_assert_eq!(joint.len(), got.len());
+            for (key, want) in &joint {
+                same_joint(want, got[key])?;
+            }
 
             // As the ingest writer does: each chunk folded into its own delta, then merged.
             let mut merged = Delta::new(3600, 16, 4);
