@@ -247,6 +247,7 @@ impl App {
         let settings = IngestSettings {
             bucket_secs: i.bucket_secs,
             sketch_k: i.sketch_k,
+            joint_features: i.joint_features,
             category_cap: i.max_categories_per_feature,
             dedup_horizon_secs: i.dedup_horizon_secs as i64,
             checkpoint_interval: config.checkpoint_interval,

@@ -13,6 +13,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Most numeric inputs summarised jointly (`ingest.joint_features`): the state is d² numbers per
+/// hour and the fold d²/2 products per event.
+pub const MAX_JOINT_FEATURES: usize = 32;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -309,6 +313,12 @@ impl RawConfig {
             errors.push(format!(
                 "ingest.bucket_secs: {} must be at least 60 and divide a day (86400) evenly",
                 i.bucket_secs
+            ));
+        }
+        if i.joint_features == 1 || i.joint_features > MAX_JOINT_FEATURES {
+            errors.push(format!(
+                "ingest.joint_features: {} must be 0 (off) or between 2 and {MAX_JOINT_FEATURES}",
+                i.joint_features
             ));
         }
         if i.sketch_k < 16 {

@@ -192,6 +192,7 @@ pub struct RawIngest {
     pub queue_depth: usize,
     pub bucket_secs: i64,
     pub sketch_k: u16,
+    pub joint_features: usize,
 }
 
 impl Default for RawIngest {
@@ -208,6 +209,7 @@ impl Default for RawIngest {
             queue_depth: 64,
             bucket_secs: 3600,
             sketch_k: crate::summary::kll::DEFAULT_K,
+            joint_features: crate::summary::delta::DEFAULT_JOINT_FEATURES,
         }
     }
 }

@@ -50,6 +50,10 @@ pub struct RawMonitor {
     pub persistence: [usize; 2],
     /// Missed windows caught up after downtime (the most recent ones).
     pub max_catch_up: usize,
+    /// Also compare how the numeric inputs move together (multivariate drift, from the
+    /// co-moments of `ingest.joint_features` inputs) when the monitor watches inputs and the
+    /// baseline is a time range.
+    pub multivariate: bool,
 }
 
 impl Default for RawMonitor {
@@ -70,6 +74,7 @@ impl Default for RawMonitor {
             drift_share: 0.5,
             persistence: [2, 3],
             max_catch_up: 24,
+            multivariate: true,
         }
     }
 }
@@ -166,6 +171,8 @@ pub struct Monitor {
     pub methods: std::collections::BTreeMap<String, Method>,
     pub persistence: (usize, usize),
     pub max_catch_up: usize,
+    /// Multivariate drift of the inputs too (see [`RawMonitor::multivariate`]).
+    pub multivariate: bool,
     /// Hash of the raw monitor config: recorded with every run.
     pub config_hash: String,
 }
@@ -349,6 +356,7 @@ impl RawMonitor {
             let text = serde_json::to_string(self).unwrap_or_default();
             hex::encode(&sha2::Sha256::digest(text.as_bytes())[..8])
         };
+        let multivariate = self.multivariate && classes.contains(&SeriesClass::Input);
         Some(Monitor {
             name: self.name.clone(),
             model: model?,
@@ -369,6 +377,7 @@ impl RawMonitor {
             methods,
             persistence: (n, m),
             max_catch_up: self.max_catch_up,
+            multivariate,
             config_hash,
         })
     }

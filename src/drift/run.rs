@@ -18,9 +18,10 @@
 //! rerunning a past window reproduces its stored result.
 
 use super::monitor::{BaselineSpec, Monitor};
+use super::multivariate::{decide_window, WindowMultivariate};
 use super::{compare, CategoryCounts, ColumnInput, ColumnReport, ColumnValues, Decision, Kind};
 use crate::jobs::{Job, Output};
-use crate::metrics::{DriftExport, DriftSeries, Metrics};
+use crate::metrics::{DriftExport, DriftSeries, Metrics, MultivariateExport};
 use crate::store::{ResultQuery, ResultRow, Store};
 use crate::summary::delta::SeriesClass;
 use crate::summary::FeatureSummary;
@@ -136,7 +137,13 @@ pub struct DatasetResult {
     /// Features drifted in at least N of the last M windows.
     pub alerting_features: usize,
     pub top_drifted: Vec<TopDrifted>,
+    /// How the numeric inputs move together (absent when the monitor does not compare them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multivariate: Option<WindowMultivariate>,
 }
+
+/// The key under which previous multivariate drifts are counted for persistence.
+const MULTIVARIATE: &str = "_multivariate";
 
 /// What a drift run found: each model's dataset result.
 pub type DriftFindings = Vec<(String, DatasetResult)>;
@@ -221,11 +228,47 @@ impl DriftJob {
             })
             .await?;
         for r in rows.into_iter().filter(|r| r.job == self.name()) {
-            if r.data.get("decision").and_then(|d| d.as_str()) == Some("drift") {
+            let drift =
+                |v: &serde_json::Value| v.get("decision").and_then(|d| d.as_str()) == Some("drift");
+            if r.subject == "_dataset" && r.data.get("multivariate").is_some_and(drift) {
+                *out.entry(MULTIVARIATE.to_owned()).or_insert(0) += 1;
+            }
+            if drift(&r.data) {
                 *out.entry(r.subject).or_insert(0) += 1;
             }
         }
         Ok(out)
+    }
+
+    /// Multivariate drift of a model's inputs in `window`, when the monitor compares them.
+    async fn multivariate(
+        &self,
+        model: &str,
+        window: (i64, i64),
+        previous: &HashMap<String, usize>,
+    ) -> anyhow::Result<Option<WindowMultivariate>> {
+        if !self.monitor.multivariate {
+            return Ok(None);
+        }
+        let Some((from, to)) = self.monitor.baseline.range_for(window.0, window.1) else {
+            return Ok(None);
+        };
+        let series = self.store.series();
+        let baseline = series.joint_moments(model, from, to).await?;
+        let current = series.joint_moments(model, window.0, window.1).await?;
+        let mut mv = decide_window(
+            &baseline,
+            &current,
+            from,
+            self.monitor.window_secs,
+            self.monitor.options.min_samples as u64,
+        );
+        let (n, m) = self.monitor.persistence;
+        let windows = previous.get(MULTIVARIATE).copied().unwrap_or(0)
+            + usize::from(mv.decision == Decision::Drift);
+        mv.alerting = windows >= n;
+        mv.drifted_windows = windows.min(m);
+        Ok(Some(mv))
     }
 }
 
@@ -368,6 +411,7 @@ impl Job for DriftJob {
             }
             let baseline = self.baseline(&model, window).await?;
             let previous = self.previous_drifts(&model, window).await?;
+            let multivariate = self.multivariate(&model, window, &previous).await?;
             let monitor = self.monitor.clone();
             let decided =
                 tokio::task::spawn_blocking(move || decide(&monitor, &baseline, &current)).await?;
@@ -439,6 +483,7 @@ impl Job for DriftJob {
                 },
                 alerting_features: features.iter().filter(|f| f.0.alerting).count(),
                 top_drifted,
+                multivariate,
             };
             // Metrics: only for the newest window seen (catch-up runs come oldest first).
             if self.exported.advance(&model, window.1) {
@@ -462,6 +507,13 @@ impl Job for DriftJob {
                     top: self.metric_top_features,
                     drifted_ratio: share,
                     dataset_drift,
+                    multivariate: dataset.multivariate.as_ref().and_then(|mv| {
+                        Some(MultivariateExport {
+                            score: mv.score?,
+                            threshold: mv.band?.upper,
+                            alerting: mv.alerting,
+                        })
+                    }),
                     decisions: vec![
                         ("drift", count(Decision::Drift)),
                         ("no_drift", count(Decision::NoDrift)),

@@ -55,6 +55,8 @@ pub struct BatchOutcome {
 pub struct IngestSettings {
     pub bucket_secs: i64,
     pub sketch_k: u16,
+    /// Numeric inputs per interaction summarised jointly (`ingest.joint_features`).
+    pub joint_features: usize,
     pub category_cap: usize,
     pub dedup_horizon_secs: i64,
     pub checkpoint_interval: Duration,
@@ -77,6 +79,7 @@ impl IngestSettings {
     /// An empty delta with these settings' bucket, sketch and category parameters.
     pub fn delta(&self) -> Delta {
         Delta::new(self.bucket_secs, self.sketch_k, self.category_cap)
+            .with_joint_features(self.joint_features)
     }
 }
 

@@ -41,6 +41,9 @@ pub struct Metrics {
     pub drifted_features_ratio: GaugeVec,
     pub drift_features: GaugeVec,
     pub dataset_drift: GaugeVec,
+    pub multivariate_score: GaugeVec,
+    pub multivariate_threshold: GaugeVec,
+    pub multivariate_detected: GaugeVec,
     pub alert_notifications: IntCounterVec,
     pub alerts_firing: GaugeVec,
     models: Mutex<HashSet<String>>,
@@ -75,8 +78,20 @@ pub struct DriftExport {
     pub top: usize,
     pub drifted_ratio: f64,
     pub dataset_drift: bool,
+    /// The multivariate comparison, when it reached a decision (else its series are removed).
+    pub multivariate: Option<MultivariateExport>,
     /// decision → number of features.
     pub decisions: Vec<(&'static str, usize)>,
+}
+
+/// A window's multivariate drift, as exported.
+#[derive(Debug, Clone, Copy)]
+pub struct MultivariateExport {
+    pub score: f64,
+    /// The band's upper bound.
+    pub threshold: f64,
+    /// The persistent (N of M windows) decision.
+    pub alerting: bool,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -224,6 +239,27 @@ impl Metrics {
             ),
             &["model", "monitor"],
         )?;
+        let multivariate_score = GaugeVec::new(
+            Opts::new(
+                "flywheel_multivariate_drift_score",
+                "Expected squared PCA reconstruction error of the model's numeric inputs in the latest window (standardised units), under a principal-component model of the baseline: how far the inputs' joint structure (their correlations) moved.",
+            ),
+            &["model", "monitor"],
+        )?;
+        let multivariate_threshold = GaugeVec::new(
+            Opts::new(
+                "flywheel_multivariate_drift_threshold",
+                "Upper bound of the band of flywheel_multivariate_drift_score: mean + 3 sd of the baseline's own windows.",
+            ),
+            &["model", "monitor"],
+        )?;
+        let multivariate_detected = GaugeVec::new(
+            Opts::new(
+                "flywheel_multivariate_drift_detected",
+                "1 when the multivariate score was above its band in at least N of the last M windows (the monitor's persistence), else 0.",
+            ),
+            &["model", "monitor"],
+        )?;
         let alert_notifications = IntCounterVec::new(
             Opts::new(
                 "flywheel_alert_notifications_total",
@@ -261,6 +297,9 @@ impl Metrics {
             Box::new(drifted_features_ratio.clone()),
             Box::new(drift_features.clone()),
             Box::new(dataset_drift.clone()),
+            Box::new(multivariate_score.clone()),
+            Box::new(multivariate_threshold.clone()),
+            Box::new(multivariate_detected.clone()),
         ] {
             registry.register(c)?;
         }
@@ -311,6 +350,9 @@ impl Metrics {
             drifted_features_ratio,
             drift_features,
             dataset_drift,
+            multivariate_score,
+            multivariate_threshold,
+            multivariate_detected,
             alert_notifications,
             alerts_firing,
             models: Mutex::new(HashSet::new()),
@@ -439,6 +481,24 @@ impl Metrics {
         self.dataset_drift
             .with_label_values(&[&model, &d.monitor])
             .set(if d.dataset_drift { 1.0 } else { 0.0 });
+        let mv = [
+            &self.multivariate_score,
+            &self.multivariate_threshold,
+            &self.multivariate_detected,
+        ];
+        match d.multivariate {
+            Some(m) => {
+                let values = [m.score, m.threshold, if m.alerting { 1.0 } else { 0.0 }];
+                for (g, v) in mv.into_iter().zip(values) {
+                    g.with_label_values(&[&model, &d.monitor]).set(v);
+                }
+            }
+            None => {
+                for g in mv {
+                    let _ = g.remove_label_values(&[&model, &d.monitor]);
+                }
+            }
+        }
         for (decision, n) in &d.decisions {
             self.drift_features
                 .with_label_values(&[model.as_str(), d.monitor.as_str(), decision])

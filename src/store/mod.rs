@@ -16,6 +16,7 @@ pub mod sqlite;
 
 use crate::clock::Timestamp;
 use crate::events::{Event, EventType};
+use crate::stats::multivariate::CoMoments;
 use crate::summary::delta::{Delta, SeriesClass};
 use crate::summary::FeatureSummary;
 use async_trait::async_trait;
@@ -66,6 +67,16 @@ pub struct SummaryRow {
     pub name: String,
     pub bucket: i64,
     pub summary: FeatureSummary,
+}
+
+/// The co-moments of one set of numeric inputs of one model version in one bucket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JointRow {
+    pub version: String,
+    pub bucket: i64,
+    /// The inputs, in the order of the moments' rows and columns.
+    pub features: Vec<String>,
+    pub moments: CoMoments,
 }
 
 /// The (model, day) pairs with rows still to roll up before `$1`, oldest first. The same text
@@ -375,6 +386,15 @@ pub trait SeriesStore: Send + Sync {
         to: i64,
     ) -> Result<Vec<SummaryRow>, StoreError>;
 
+    /// Joint co-moments of one model with bucket in `[from, to)`, ordered by version, bucket
+    /// and feature set.
+    async fn joint_moments(
+        &self,
+        model: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<JointRow>, StoreError>;
+
     /// Evaluation or deploy records of one model, oldest first.
     async fn records(&self, model: &str, event_type: EventType) -> Result<Vec<Event>, StoreError>;
 
@@ -588,6 +608,41 @@ pub(crate) fn decode_summary(data: &[u8]) -> Result<FeatureSummary, StoreError> 
         what: "summary",
         detail: e.to_string(),
     })
+}
+
+pub(crate) fn decode_joint(
+    features: &str,
+    data: &[u8],
+) -> Result<(Vec<String>, CoMoments), StoreError> {
+    let names: Vec<String> = serde_json::from_str(features).map_err(|e| StoreError::Corrupt {
+        what: "joint_moments.features",
+        detail: e.to_string(),
+    })?;
+    let m: CoMoments = postcard::from_bytes(data).map_err(|e| StoreError::Corrupt {
+        what: "joint_moments.data",
+        detail: e.to_string(),
+    })?;
+    if m.dim() != names.len() || m.scatter.dim() != (names.len(), names.len()) {
+        return Err(StoreError::Corrupt {
+            what: "joint_moments.data",
+            detail: format!(
+                "{} features but moments of dimension {}",
+                names.len(),
+                m.dim()
+            ),
+        });
+    }
+    Ok((names, m))
+}
+
+/// The feature set of a joint row as stored (a JSON array of names).
+pub(crate) fn encode_joint_names(names: &[String]) -> String {
+    serde_json::to_string(names).unwrap_or_default()
+}
+
+pub(crate) fn encode_joint(m: &CoMoments) -> Vec<u8> {
+    // Serialising plain data into a Vec cannot fail.
+    postcard::to_allocvec(m).unwrap_or_default()
 }
 
 pub(crate) fn encode_summary(s: &FeatureSummary) -> Vec<u8> {

@@ -543,3 +543,118 @@ async fn baseline_uploads_say_what_is_wrong() {
     assert_eq!(b["monitors"][0]["baseline"], "rolling:7d", "{b}");
     app.stop().await;
 }
+
+/// One day of `n` interactions whose numeric inputs `x` and `y` are standard normal with
+/// correlation `rho` (so every marginal is the same whatever `rho`), `z` independent, and a
+/// categorical `country`.
+fn correlated_day(rng: &mut StdRng, day_start: i64, n: usize, rho: f64) -> Vec<Value> {
+    let norm = Normal::new(0.0, 1.0).expect("normal");
+    (0..n)
+        .map(|i| {
+            let x: f64 = norm.sample(rng);
+            let e: f64 = norm.sample(rng);
+            let y = rho * x + (1.0 - rho * rho).sqrt() * e;
+            let z: f64 = norm.sample(rng);
+            let country = ["DE", "FR", "IT"][i % 3];
+            json!({
+                "event_id": format!("c-{day_start}-{i}"),
+                "event_type": "interaction",
+                "occurred_at": rfc(day_start + (i as i64 * 86_399) / n as i64),
+                "model": {"id": "m", "version": "v1"},
+                "features": {"x": x, "y": y, "z": z, "country": country},
+                "prediction": {"score": rng.gen::<f64>()},
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_correlation_flip_is_flagged_by_multivariate_drift_and_nothing_univariate() {
+    const DAY: i64 = 86_400;
+    // Baseline: days 0-6 with corr(x, y) = +0.8. Day 7 the same (stationary); days 8 and 9
+    // flipped to -0.8 with every marginal unchanged.
+    let monitor = RawMonitor {
+        name: "joint".into(),
+        watch: vec!["inputs".into()],
+        window_secs: DAY as u64,
+        baseline: format!("range:{}/{}", rfc(T0), rfc(T0 + 7 * DAY)),
+        schedule: "0 0 0 1 1 *".into(),
+        max_catch_up: 0,
+        ..Default::default()
+    };
+    let (app, clock) = start(monitor).await;
+    let mut rng = StdRng::seed_from_u64(2026);
+    let mut all = Vec::new();
+    for d in 0..10 {
+        let rho = if d >= 8 { -0.8 } else { 0.8 };
+        all.extend(correlated_day(&mut rng, T0 + d * DAY, 2_000, rho));
+    }
+    clock.set_secs(T0 + 10 * DAY + HOUR);
+    post_all(&app, &all).await;
+    let mut seen = Vec::new();
+    for d in 7..10 {
+        let r = app
+            .client
+            .post(app.url(&format!(
+                "/v1/jobs/drift:joint/run?window={}",
+                urlencode(&rfc(T0 + d * DAY))
+            )))
+            .send()
+            .await
+            .expect("run");
+        let run: Value = r.json().await.expect("json");
+        assert_eq!(run["outcome"], "success", "{run}");
+        // Nothing univariate: x, y, z and country all keep their distributions.
+        let m = &run["detail"]["models"]["m"];
+        assert_eq!(m["features"], 4, "{run}");
+        assert_eq!(m["drifted"], 0, "day {d}: a univariate test flagged: {run}");
+        let (s, latest) = app.get_json("/v1/drift/latest?model=m").await;
+        assert_eq!(s, 200, "{latest}");
+        let ds = &latest["monitors"][0]["dataset"];
+        assert_eq!(ds["decision"], "no_drift", "day {d}: {ds}");
+        let mv = ds["multivariate"].clone();
+        assert_eq!(mv["features"], json!(["x", "y", "z"]), "{mv}");
+        assert_eq!(mv["rows_current"], 2_000, "{mv}");
+        assert_eq!(
+            mv["band"]["windows"], 7,
+            "one band window per baseline day: {mv}"
+        );
+        let (_, metrics) = app.get_text("/metrics").await;
+        let gauge = |name: &str| {
+            let series = format!("{name}{{model=\"m\",monitor=\"joint\"}} ");
+            metrics
+                .lines()
+                .find_map(|l| l.strip_prefix(&series))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("no {series} in /metrics"))
+        };
+        let score = mv["score"].as_f64().expect("score");
+        assert!((gauge("flywheel_multivariate_drift_score") - score).abs() < 1e-9);
+        assert!(
+            (gauge("flywheel_multivariate_drift_threshold")
+                - mv["band"]["upper"].as_f64().expect("upper"))
+            .abs()
+                < 1e-9
+        );
+        seen.push((mv, gauge("flywheel_multivariate_drift_detected")));
+    }
+    eprintln!("multivariate: {seen:?}");
+    // Day 7, stationary: inside the band.
+    assert_eq!(seen[0].0["decision"], "no_drift", "{:?}", seen[0]);
+    assert_eq!(seen[0].1, 0.0);
+    // Day 8: the flip is outside the band (about 1.8 against about 0.2 plus z's share), but one
+    // window is not yet persistent (2 of 3 by default).
+    assert_eq!(seen[1].0["decision"], "drift", "{:?}", seen[1]);
+    assert_eq!(seen[1].0["alerting"], false);
+    assert_eq!(seen[1].1, 0.0);
+    // Day 9: two drifted windows of three, the gauge the alert rule reads is 1.
+    assert_eq!(seen[2].0["decision"], "drift", "{:?}", seen[2]);
+    assert_eq!(seen[2].0["alerting"], true);
+    assert_eq!(seen[2].1, 1.0);
+    let (s0, s2) = (
+        seen[0].0["score"].as_f64().unwrap_or(f64::NAN),
+        seen[2].0["score"].as_f64().unwrap_or(f64::NAN),
+    );
+    assert!(s2 > 3.0 * s0, "flipped score {s2} against stationary {s0}");
+    app.stop().await;
+}

@@ -103,6 +103,17 @@ impl TestApp {
         (status, r.json::<Value>().await.unwrap_or(Value::Null))
     }
 
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
+    }
+
     /// Stop gracefully and hand back the data directory.
     pub async fn stop(mut self) -> TempDir {
         if let Some(tx) = self.stop.take() {

@@ -273,13 +273,19 @@ async fn concurrent_checkpoints_merge_to_the_union(u: Under) {
             let evs: Vec<Event> = (0..20u64)
                 .map(|i| {
                     let n = w * 1000 + round * 20 + i;
-                    event(
+                    let mut e = event(
                         &format!("u{n}"),
                         "m",
                         T0 + (n as i64 % 3) * BUCKET,
                         n as f64,
                         n,
-                    )
+                    );
+                    // A second numeric input, so that the joint co-moments (x, y) are kept too.
+                    if let Body::Interaction { features, .. } = &mut e.body {
+                        features
+                            .push(("y".into(), Value::Number((n % 7) as f64 - 0.25 * n as f64)));
+                    }
+                    e
                 })
                 .collect();
             all.extend(evs.clone());
@@ -321,6 +327,33 @@ async fn concurrent_checkpoints_merge_to_the_union(u: Under) {
         }
     }
     assert_eq!(rows.len(), expected);
+    // The joint co-moments merge to those of the union too (one feature set, three buckets).
+    let joint = u
+        .store
+        .series()
+        .joint_moments("m", 0, i64::MAX)
+        .await
+        .expect("joint moments");
+    assert_eq!(joint.len(), 3);
+    assert_eq!(vd.joint.len(), 3);
+    for ((bucket, names), want) in &vd.joint {
+        let got = joint
+            .iter()
+            .find(|r| r.bucket == *bucket && &r.features == names)
+            .unwrap_or_else(|| panic!("missing joint moments {bucket} {names:?}"));
+        assert_eq!(got.features, vec!["x".to_owned(), "y".to_owned()]);
+        assert_eq!(
+            (got.moments.n, got.moments.incomplete),
+            (want.n, want.incomplete)
+        );
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * (1.0 + a.abs().max(b.abs()));
+        for (a, b) in got.moments.mean.iter().zip(&want.mean) {
+            assert!(close(*a, *b), "mean {a} vs {b}");
+        }
+        for (a, b) in got.moments.scatter.iter().zip(&want.scatter) {
+            assert!(close(*a, *b), "scatter {a} vs {b}");
+        }
+    }
     let counts = u.store.series().type_counts().await.expect("counts");
     assert_eq!(counts[0].count, all.len() as u64);
     let activity = u

@@ -317,6 +317,56 @@ async fn merge_delta(tx: &mut Transaction<'_, Postgres>, delta: &Delta) -> Resul
         .execute(&mut **tx)
         .await?;
     }
+    // Joint co-moments: the same insert-or-lock-and-merge, in primary-key order.
+    let mut joint = Vec::new();
+    for (model, versions) in &delta.models {
+        for (version, vd) in versions {
+            for ((bucket, names), m) in &vd.joint {
+                joint.push(((model, version, *bucket, encode_joint_names(names)), m));
+            }
+        }
+    }
+    joint.sort_by(|a, b| a.0.cmp(&b.0));
+    for ((model, version, bucket, features), m) in joint {
+        let inserted = sqlx::query(
+            "INSERT INTO joint_moments (model, version, bucket, features, data)
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(model)
+        .bind(version)
+        .bind(bucket)
+        .bind(&features)
+        .bind(encode_joint(m))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if inserted == 1 {
+            continue;
+        }
+        let existing: Vec<u8> = sqlx::query_scalar(
+            "SELECT data FROM joint_moments
+             WHERE model = $1 AND version = $2 AND bucket = $3 AND features = $4 FOR UPDATE",
+        )
+        .bind(model)
+        .bind(version)
+        .bind(bucket)
+        .bind(&features)
+        .fetch_one(&mut **tx)
+        .await?;
+        let (_, mut old) = decode_joint(&features, &existing)?;
+        old.merge(m);
+        sqlx::query(
+            "UPDATE joint_moments SET data = $5
+             WHERE model = $1 AND version = $2 AND bucket = $3 AND features = $4",
+        )
+        .bind(model)
+        .bind(version)
+        .bind(bucket)
+        .bind(&features)
+        .bind(encode_joint(&old))
+        .execute(&mut **tx)
+        .await?;
+    }
     let mut models: Vec<_> = delta.models.iter().collect();
     models.sort_by(|a, b| a.0.cmp(b.0));
     for (model, versions) in models {

@@ -32,6 +32,35 @@ impl SeriesStore for PgStore {
             .collect()
     }
 
+    async fn joint_moments(
+        &self,
+        model: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<JointRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT version, bucket, features, data FROM joint_moments
+             WHERE model = $1 AND bucket >= $2 AND bucket < $3 ORDER BY version, bucket, features",
+        )
+        .bind(model)
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                let (features, moments) =
+                    decode_joint(&r.try_get::<String, _>(2)?, &r.try_get::<Vec<u8>, _>(3)?)?;
+                Ok(JointRow {
+                    version: r.try_get(0)?,
+                    bucket: r.try_get(1)?,
+                    features,
+                    moments,
+                })
+            })
+            .collect()
+    }
+
     async fn summaries(
         &self,
         model: &str,

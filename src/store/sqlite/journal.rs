@@ -252,6 +252,36 @@ async fn merge_delta(tx: &mut Transaction<'_, Sqlite>, delta: &Delta) -> Result<
                     .await?;
                 }
             }
+            for ((bucket, names), m) in &vd.joint {
+                let features = encode_joint_names(names);
+                let existing: Option<Vec<u8>> = sqlx::query_scalar(
+                    "SELECT data FROM joint_moments WHERE model = ? AND version = ? AND bucket = ? AND features = ?",
+                )
+                .bind(model)
+                .bind(version)
+                .bind(bucket)
+                .bind(&features)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let merged = match existing {
+                    Some(d) => {
+                        let (_, mut old) = decode_joint(&features, &d)?;
+                        old.merge(m);
+                        encode_joint(&old)
+                    }
+                    None => encode_joint(m),
+                };
+                sqlx::query(
+                    "INSERT OR REPLACE INTO joint_moments (model, version, bucket, features, data) VALUES (?, ?, ?, ?, ?)",
+                )
+                .bind(model)
+                .bind(version)
+                .bind(bucket)
+                .bind(&features)
+                .bind(merged)
+                .execute(&mut **tx)
+                .await?;
+            }
             for ((event_type, bucket), c) in &vd.counts {
                 sqlx::query(
                     "INSERT INTO event_counts (model, version, event_type, bucket, n, first_us, last_us)
