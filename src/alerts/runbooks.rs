@@ -46,6 +46,10 @@ pub const RUNBOOKS: &[(&str, &str)] = &[
         include_str!("../../alerts/runbooks/FlywheelModelPerformanceDrop.md"),
     ),
     (
+        "FlywheelMultivariateDrift",
+        include_str!("../../alerts/runbooks/FlywheelMultivariateDrift.md"),
+    ),
+    (
         "FlywheelOutputStalled",
         include_str!("../../alerts/runbooks/FlywheelOutputStalled.md"),
     ),
