@@ -188,13 +188,20 @@ impl Registry {
     }
 }
 
-/// The fire time whose window starts at `start` (aligned down to the job's window).
+/// The fire time whose window contains `start` (the window that starts at `start` when it is
+/// a window boundary). Windows are aligned by the job (hours and days to the epoch, weeks to
+/// Mondays), so the alignment is read from the job rather than assumed: a fire one window
+/// after `start` covers the window that contains `start` or the one after it, and that
+/// window's end is the fire wanted.
 pub fn fire_for_window_start(job: &dyn ScheduledJob, start: i64) -> i64 {
-    // Probe: the window of a fire at `start + w` begins at `start` when aligned.
     let (s0, e0) = job.window_for(start);
     let w = (e0 - s0).max(1);
-    let aligned = start - start.rem_euclid(w);
-    aligned + w
+    let (s, e) = job.window_for(start + w);
+    if s <= start {
+        e
+    } else {
+        s
+    }
 }
 
 /// Runs jobs against a store, recording runs and task metrics.

@@ -3,7 +3,8 @@
 
 use super::charts;
 use super::model::{
-    AlertLine, Change, Charts, DriftWeek, DriftedFeature, ModelSection, WeeklyReport,
+    AlertLine, Change, Charts, DriftWeek, DriftedFeature, ModelSection, MultivariateWeek,
+    WeeklyReport,
 };
 use super::{day, IsoWeek, DAY};
 use crate::drift::sketch::SketchCdf;
@@ -195,6 +196,31 @@ async fn drift_week(store: &dyn Store, model: &str, week: &IsoWeek) -> anyhow::R
         })
         .await?;
     let mut windows = BTreeSet::new();
+    let mut multivariate: Option<MultivariateWeek> = None;
+    for r in rows.iter().filter(|r| r.subject == "_dataset") {
+        let Some(Ok(mv)) = r.data.get("multivariate").map(|v| {
+            serde_json::from_value::<crate::drift::multivariate::WindowMultivariate>(v.clone())
+        }) else {
+            continue;
+        };
+        let (Some(score), Some(band)) = (mv.score, mv.band) else {
+            continue;
+        };
+        let w = multivariate.get_or_insert_with(|| MultivariateWeek {
+            features: Vec::new(),
+            windows: 0,
+            drifted_windows: 0,
+            largest_score: f64::NEG_INFINITY,
+            band_upper: 0.0,
+        });
+        w.windows += 1;
+        w.drifted_windows += u64::from(mv.decision == crate::drift::Decision::Drift);
+        if score > w.largest_score {
+            w.largest_score = score;
+            w.band_upper = band.upper;
+            w.features = mv.features;
+        }
+    }
     let mut by_feature: BTreeMap<String, DriftedFeature> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.subject != "_dataset") {
         windows.insert(r.window_end);
@@ -233,6 +259,7 @@ async fn drift_week(store: &dyn Store, model: &str, week: &IsoWeek) -> anyhow::R
     Ok(DriftWeek {
         windows: windows.len(),
         features,
+        multivariate,
     })
 }
 

@@ -73,6 +73,21 @@ pub struct DriftWeek {
     pub windows: usize,
     /// Features that drifted in at least one window, largest score first (at most 10).
     pub features: Vec<DriftedFeature>,
+    /// The joint comparison of the numeric inputs, over the windows that reached a decision.
+    pub multivariate: Option<MultivariateWeek>,
+}
+
+/// Multivariate drift over the week's drift windows.
+#[derive(Debug, Clone, Serialize)]
+pub struct MultivariateWeek {
+    /// The numeric inputs compared (of the window with the largest score).
+    pub features: Vec<String>,
+    /// Windows with a decision, and those above the band.
+    pub windows: u64,
+    pub drifted_windows: u64,
+    /// The largest score of the week and the band's upper bound in that window.
+    pub largest_score: f64,
+    pub band_upper: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]

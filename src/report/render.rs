@@ -1,7 +1,7 @@
 //! The weekly report written out: Markdown and self-contained HTML (inline SVG charts) from the
 //! one [`WeeklyReport`] model.
 
-use super::model::{Change, ModelSection, WeeklyReport};
+use super::model::{Change, ModelSection, MultivariateWeek, WeeklyReport};
 use crate::flywheel::learning_curve::{Expected, Forecast};
 use std::fmt::Write as _;
 
@@ -173,6 +173,9 @@ fn markdown_section(m: &mut String, s: &ModelSection) {
             );
         }
     }
+    if let Some(mv) = &s.drift.multivariate {
+        let _ = writeln!(m, "\n{}", multivariate_text(mv));
+    }
     if let Some(p) = &s.performance {
         performance_markdown(m, p);
     }
@@ -286,6 +289,9 @@ fn html_section(h: &mut String, s: &ModelSection) {
             );
         }
         h.push_str("</table>\n");
+    }
+    if let Some(mv) = &s.drift.multivariate {
+        let _ = writeln!(h, "<p>{}</p>", esc(&multivariate_text(mv)));
     }
     for svg in &s.charts.drift {
         figure(h, svg);
@@ -410,4 +416,20 @@ fn performance_html(h: &mut String, p: &crate::performance::Performance) {
         );
     }
     h.push_str("</table>\n");
+}
+
+/// One sentence on the joint comparison of the numeric inputs over the week.
+fn multivariate_text(mv: &MultivariateWeek) -> String {
+    let inputs = mv.features.join(", ");
+    if mv.drifted_windows == 0 {
+        format!(
+            "Multivariate ({inputs}): the inputs kept their joint structure in all {} windows (largest score {:.3}, band up to {:.3}).",
+            mv.windows, mv.largest_score, mv.band_upper
+        )
+    } else {
+        format!(
+            "Multivariate ({inputs}): the joint structure left the band in {} of {} windows (largest score {:.3} against a band up to {:.3}).",
+            mv.drifted_windows, mv.windows, mv.largest_score, mv.band_upper
+        )
+    }
 }

@@ -656,5 +656,24 @@ async fn a_correlation_flip_is_flagged_by_multivariate_drift_and_nothing_univari
         seen[2].0["score"].as_f64().unwrap_or(f64::NAN),
     );
     assert!(s2 > 3.0 * s0, "flipped score {s2} against stationary {s0}");
+    // The weekly report of that week (2026-W46) says it in one line.
+    clock.set_secs(T0 + 14 * DAY + HOUR);
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "/v1/jobs/weekly_report/run?window={}",
+            urlencode(&rfc(T0 + 7 * DAY))
+        )))
+        .send()
+        .await
+        .expect("report");
+    let run: Value = r.json().await.expect("json");
+    assert_eq!(run["outcome"], "success", "{run}");
+    let (s, md) = app.get_text("/reports/2026-W46.md").await;
+    assert_eq!(s, 200, "{md} after {run}");
+    assert!(
+        md.contains("Multivariate (x, y, z): the joint structure left the band in 2 of 3 windows"),
+        "{md}"
+    );
     app.stop().await;
 }
