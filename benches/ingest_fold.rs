@@ -65,6 +65,16 @@ fn bench(c: &mut Criterion) {
             d
         })
     });
+    // The same without the joint co-moments (ingest.joint_features = 0): their cost.
+    g.bench_function("fold_batches_10k_events_no_joint", |b| {
+        b.iter(|| {
+            let mut d = Delta::new(3600, 512, 256).with_joint_features(0);
+            for chunk in events.chunks(500) {
+                d.fold_batch(chunk);
+            }
+            d
+        })
+    });
     // As the service folds: request threads fold their batches (5,000 events, in runs of 512)
     // into batch deltas in parallel, one per core; the writer merges each into its delta.
     let big: Vec<Event> = (0..10).flat_map(|_| events.iter().cloned()).collect();

@@ -6,9 +6,12 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use flywheel::drift::multivariate::decide_window;
 use flywheel::stats::binning::{self, BinningRule};
+use flywheel::stats::multivariate::CoMoments;
 use flywheel::stats::two_sample;
 use flywheel::stats::Sample;
+use flywheel::store::JointRow;
 use rand::{rngs::StdRng, SeedableRng};
 use rand_distr::{Distribution, Normal};
 
@@ -79,6 +82,36 @@ fn bench(c: &mut Criterion) {
     g.bench_function("ztest", |b| {
         b.iter(|| flywheel::stats::categorical::z_test_proportions(420, 1000, 465, 1000))
     });
+    g.finish();
+
+    // Multivariate drift of one window as the drift job decides it: a 7-day baseline of hourly
+    // co-moments (168 rows) and a one-hour window, d inputs (the cost depends on d and the
+    // number of stored rows, not on events).
+    let mut g = c.benchmark_group("multivariate");
+    g.sample_size(20);
+    for &d in &[8usize, 32] {
+        let mut rng = StdRng::seed_from_u64(d as u64);
+        let norm = Normal::new(0.0, 1.0).expect("normal");
+        let names: Vec<String> = (0..d).map(|i| format!("f{i:02}")).collect();
+        let hour = |rng: &mut StdRng, bucket: i64| {
+            let flat: Vec<f64> = (0..200 * d).map(|_| norm.sample(rng)).collect();
+            let mut moments = CoMoments::new(d);
+            moments.add_rows(&flat);
+            JointRow {
+                version: "v1".into(),
+                bucket,
+                features: names.clone(),
+                moments,
+            }
+        };
+        let base: Vec<JointRow> = (0..168).map(|h| hour(&mut rng, h * 3600)).collect();
+        let cur = vec![hour(&mut rng, 168 * 3600)];
+        g.bench_with_input(
+            BenchmarkId::new("decide_window_7d_hourly", d),
+            &d,
+            |b, _| b.iter(|| decide_window(&base, &cur, 0, 3600, 100)),
+        );
+    }
     g.finish();
 }
 

@@ -94,6 +94,10 @@ pub struct IngestArgs {
     /// instead of interactions, to measure what the outcome summaries cost.
     #[arg(long, default_value_t = 0.0)]
     pub outcome_share: f64,
+    /// `ingest.joint_features` of the server started (the co-moments for multivariate drift;
+    /// 0 turns them off). Unset: the default (8). Ignored with --url.
+    #[arg(long)]
+    pub joint_features: Option<usize>,
 }
 
 #[derive(Debug, Args)]
@@ -511,10 +515,6 @@ pub(super) struct Server {
     pub(super) _dir: tempfile::TempDir,
 }
 
-fn start_server() -> anyhow::Result<Server> {
-    start_server_with(None)
-}
-
 pub(super) fn start_server_with(config: Option<&str>) -> anyhow::Result<Server> {
     let dir = tempfile::tempdir()?;
     let exe = std::env::current_exe()?;
@@ -563,9 +563,12 @@ pub(super) fn peak_rss_bytes(pid: u32) -> Option<u64> {
 }
 
 async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
+    let config = a
+        .joint_features
+        .map(|n| format!("[ingest]\njoint_features = {n}\n"));
     let server = match a.url.is_empty() {
         false => None,
-        true => Some(start_server()?),
+        true => Some(start_server_with(config.as_deref())?),
     };
     let urls: Vec<String> = match &server {
         Some(s) => vec![s.url.clone()],
@@ -583,9 +586,11 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let batches = a.events.div_ceil(a.batch);
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     eprintln!(
-        "sending {} events ({:.0} % outcomes) in batches of {} over {} connections to {url}",
+        "sending {} events ({:.0} % outcomes, joint features {}) in batches of {} over {} connections to {url}",
         a.events,
         a.outcome_share * 100.0,
+        a.joint_features
+            .map_or("default".to_owned(), |n| n.to_string()),
         a.batch,
         a.concurrency
     );

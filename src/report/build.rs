@@ -215,7 +215,9 @@ async fn drift_week(store: &dyn Store, model: &str, week: &IsoWeek) -> anyhow::R
         });
         w.windows += 1;
         w.drifted_windows += u64::from(mv.decision == crate::drift::Decision::Drift);
-        if score > w.largest_score {
+        // The window furthest above (or least below) its own band.
+        let worst = w.band_upper <= 0.0 || score / band.upper > w.largest_score / w.band_upper;
+        if w.windows == 1 || worst {
             w.largest_score = score;
             w.band_upper = band.upper;
             w.features = mv.features;

@@ -85,7 +85,8 @@ pub struct MultivariateWeek {
     /// Windows with a decision, and those above the band.
     pub windows: u64,
     pub drifted_windows: u64,
-    /// The largest score of the week and the band's upper bound in that window.
+    /// The score of the window furthest above its band (relative to the band's upper bound),
+    /// and that bound.
     pub largest_score: f64,
     pub band_upper: f64,
 }

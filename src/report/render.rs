@@ -423,12 +423,12 @@ fn multivariate_text(mv: &MultivariateWeek) -> String {
     let inputs = mv.features.join(", ");
     if mv.drifted_windows == 0 {
         format!(
-            "Multivariate ({inputs}): the inputs kept their joint structure in all {} windows (largest score {:.3}, band up to {:.3}).",
+            "Multivariate ({inputs}): the inputs kept their joint structure in all {} windows (closest to the band: score {:.3} against a band up to {:.3}).",
             mv.windows, mv.largest_score, mv.band_upper
         )
     } else {
         format!(
-            "Multivariate ({inputs}): the joint structure left the band in {} of {} windows (largest score {:.3} against a band up to {:.3}).",
+            "Multivariate ({inputs}): the joint structure left the band in {} of {} windows (furthest: score {:.3} against a band up to {:.3}).",
             mv.drifted_windows, mv.windows, mv.largest_score, mv.band_upper
         )
     }

@@ -5,6 +5,9 @@
 //! What is stored (see `migrations/`):
 //! * the **journal** of accepted batches, written durably before a batch is acknowledged;
 //! * **summaries** per (model, version, class, name, bucket), merged on write at checkpoints;
+//! * **joint co-moments** of up to `ingest.joint_features` numeric inputs per (model, version,
+//!   bucket, feature set), merged the same way (for multivariate drift; kept hourly, not rolled
+//!   up: d² + d numbers per row);
 //! * event counts, evaluation/deploy records, data-funnel counts, per-day pseudonymous activity;
 //! * **dedup chunks**: hashes of the event ids seen, for the idempotency horizon.
 //!
