@@ -72,6 +72,26 @@ pub struct SummaryRow {
     pub summary: FeatureSummary,
 }
 
+/// What an erasure did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Erasure {
+    /// The user had been erased before (nothing new was recorded).
+    pub already_erased: bool,
+    /// Activity rows (model, day) deleted now.
+    pub activity_rows_deleted: u64,
+    /// When the user was (first) erased.
+    pub erased_at_us: i64,
+}
+
+/// One audit entry: what was done to personal data, without identifying anyone.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at_us: i64,
+    pub action: String,
+    pub detail: serde_json::Value,
+}
+
 /// The co-moments of one set of numeric inputs of one model version in one bucket.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JointRow {
@@ -389,6 +409,15 @@ pub trait SeriesStore: Send + Sync {
         to: i64,
     ) -> Result<Vec<SummaryRow>, StoreError>;
 
+    /// Erase one user (by pseudonym) at `at_us`: delete every activity row of theirs, record
+    /// the erasure (checkpoints consult it, so activity up to that time folded later is not
+    /// stored again) and an audit entry without the pseudonym, in one transaction. Idempotent:
+    /// a second request deletes nothing more and keeps the first erasure time.
+    async fn erase_user(&self, user_key: u64, at_us: i64) -> Result<Erasure, StoreError>;
+
+    /// The newest audit entries, newest first.
+    async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError>;
+
     /// Joint co-moments of one model with bucket in `[from, to)`, ordered by version, bucket
     /// and feature set.
     async fn joint_moments(
@@ -641,6 +670,16 @@ pub(crate) fn decode_joint(
 /// The feature set of a joint row as stored (a JSON array of names).
 pub(crate) fn encode_joint_names(names: &[String]) -> String {
     serde_json::to_string(names).unwrap_or_default()
+}
+
+/// An erasure's audit detail: counts and times only (no pseudonym, no raw id).
+pub(crate) fn audit_detail(e: &Erasure) -> String {
+    serde_json::json!({
+        "already_erased": e.already_erased,
+        "activity_rows_deleted": e.activity_rows_deleted,
+        "erased_at_us": e.erased_at_us,
+    })
+    .to_string()
 }
 
 pub(crate) fn encode_joint(m: &CoMoments) -> Vec<u8> {

@@ -88,6 +88,7 @@ conformance!(
     damaged_rows_are_errors_not_panics,
     old_history_is_pruned_but_each_jobs_newest_window_and_open_alerts_stay,
     roll_up_merges_whole_days_and_keeps_concurrent_checkpoints,
+    an_erased_user_leaves_no_activity_and_is_not_folded_back,
 );
 
 const BUCKET: i64 = 3600;
@@ -1110,4 +1111,84 @@ async fn roll_up_merges_whole_days_and_keeps_concurrent_checkpoints(u: Under) {
         .map(|c| c.count)
         .sum();
     assert_eq!(total, all.len() as u64, "every event counted once");
+}
+
+async fn an_erased_user_leaves_no_activity_and_is_not_folded_back(u: Under) {
+    const DAY: i64 = 86_400;
+    let j = u.store.journal();
+    let w = j.register_writer("w").await.expect("register");
+    // Users 7 and 8 active on two days.
+    let evs = [
+        event("a", "m", T0, 1.0, 7),
+        event("b", "m", T0 + DAY, 2.0, 7),
+        event("c", "m", T0, 3.0, 8),
+        event("d", "m", T0 + DAY, 4.0, 8),
+    ];
+    j.checkpoint(w, &delta_of(&evs), None, 0)
+        .await
+        .expect("checkpoint");
+    let day1 = (T0 + DAY).div_euclid(DAY);
+    let at_us = (T0 + DAY + 3600) * 1_000_000;
+    let e = u.store.series().erase_user(7, at_us).await.expect("erase");
+    assert!(!e.already_erased);
+    assert_eq!(e.activity_rows_deleted, 2);
+    let users = |rows: Vec<(i64, u64)>| rows.into_iter().map(|(_, u)| u).collect::<Vec<_>>();
+    let act = u
+        .store
+        .series()
+        .activity("m", 0, i64::MAX)
+        .await
+        .expect("activity");
+    assert_eq!(users(act), vec![8, 8]);
+    // Idempotent: nothing more to delete, the first erasure time kept.
+    let again = u
+        .store
+        .series()
+        .erase_user(7, at_us + 5)
+        .await
+        .expect("erase again");
+    assert_eq!(
+        (
+            again.already_erased,
+            again.activity_rows_deleted,
+            again.erased_at_us
+        ),
+        (true, 0, at_us)
+    );
+    // A late event of that user from before the erasure (another replica's journal) is not
+    // folded back; activity on a day after the erasure is new activity and is kept.
+    let late = [
+        event("e", "m", T0 + DAY + 60, 5.0, 7),
+        event("f", "m", T0 + 3 * DAY, 6.0, 7),
+    ];
+    j.checkpoint(w, &delta_of(&late), None, 0)
+        .await
+        .expect("checkpoint");
+    let act = u
+        .store
+        .series()
+        .activity("m", 0, i64::MAX)
+        .await
+        .expect("activity");
+    let of7: Vec<i64> = act
+        .iter()
+        .filter(|(_, u)| *u == 7)
+        .map(|(d, _)| *d)
+        .collect();
+    assert_eq!(of7, vec![day1 + 2]);
+    // The audit log says what was done, without the pseudonym.
+    let log = u.store.series().audit_log(10).await.expect("audit");
+    assert_eq!(log.len(), 2);
+    assert!(log.iter().all(|a| a.action == "erase_user"));
+    assert_eq!(log[1].detail["activity_rows_deleted"], 2);
+    assert_eq!(log[0].detail["already_erased"], true);
+    for a in &log {
+        let mut keys: Vec<&String> = a.detail.as_object().expect("object").keys().collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["activity_rows_deleted", "already_erased", "erased_at_us"],
+            "counts and times only"
+        );
+    }
 }

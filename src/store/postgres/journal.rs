@@ -442,7 +442,10 @@ async fn merge_delta(tx: &mut Transaction<'_, Postgres>, delta: &Delta) -> Resul
         days.sort_unstable();
         let (d, u): (Vec<i64>, Vec<i64>) = days.into_iter().unzip();
         sqlx::query(
-            "INSERT INTO user_activity (model, day, user_key) SELECT $1, unnest($2::int8[]), unnest($3::int8[])
+            "INSERT INTO user_activity (model, day, user_key)
+             SELECT $1, k.d, k.u FROM unnest($2::int8[], $3::int8[]) AS k(d, u)
+             WHERE NOT EXISTS (
+                 SELECT 1 FROM erasures e WHERE e.user_key = k.u AND e.erased_at_us >= k.d * 86400000000)
              ON CONFLICT DO NOTHING",
         )
         .bind(model)

@@ -337,11 +337,14 @@ async fn merge_delta(tx: &mut Transaction<'_, Sqlite>, delta: &Delta) -> Result<
     for (model, days) in &delta.activity {
         for (day, user) in days {
             sqlx::query(
-                "INSERT OR IGNORE INTO user_activity (model, day, user_key) VALUES (?, ?, ?)",
+                "INSERT OR IGNORE INTO user_activity (model, day, user_key) SELECT ?, ?, ?
+                 WHERE NOT EXISTS (SELECT 1 FROM erasures WHERE user_key = ? AND erased_at_us >= ?)",
             )
             .bind(model)
             .bind(day)
             .bind(*user as i64)
+            .bind(*user as i64)
+            .bind(day * 86_400_000_000)
             .execute(&mut **tx)
             .await?;
         }

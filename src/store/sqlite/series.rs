@@ -32,6 +32,60 @@ impl SeriesStore for SqliteStore {
             .collect()
     }
 
+    async fn erase_user(&self, user_key: u64, at_us: i64) -> Result<Erasure, StoreError> {
+        let key = user_key as i64;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let before: Option<i64> =
+            sqlx::query_scalar("SELECT erased_at_us FROM erasures WHERE user_key = ?")
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let erased_at_us = before.unwrap_or(at_us);
+        if before.is_none() {
+            sqlx::query("INSERT INTO erasures (user_key, erased_at_us) VALUES (?, ?)")
+                .bind(key)
+                .bind(at_us)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let deleted = sqlx::query("DELETE FROM user_activity WHERE user_key = ?")
+            .bind(key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let e = Erasure {
+            already_erased: before.is_some(),
+            activity_rows_deleted: deleted,
+            erased_at_us,
+        };
+        sqlx::query("INSERT INTO audit_log (at_us, action, detail) VALUES (?, 'erase_user', ?)")
+            .bind(at_us)
+            .bind(audit_detail(&e))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(e)
+    }
+
+    async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows: Vec<(i64, i64, String, String)> = sqlx::query_as(
+            "SELECT id, at_us, action, detail FROM audit_log ORDER BY id DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, at_us, action, detail)| {
+                Ok(AuditEntry {
+                    id,
+                    at_us,
+                    action,
+                    detail: parse_json("audit_log.detail", &detail)?,
+                })
+            })
+            .collect()
+    }
+
     async fn joint_moments(
         &self,
         model: &str,
