@@ -34,6 +34,65 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Erase a user (right to erasure): the id is pseudonymised with the deployment key as on
+    /// ingest, every row keyed by the pseudonym is deleted, the erasure recorded (events of that
+    /// user up to now that are folded later are left out) with an audit entry that holds no id.
+    /// The same as `DELETE /v1/users/{user_id}`; repeating it is harmless.
+    Erase {
+        /// The user id as the product sends it in events (`user_id`).
+        user_id: String,
+        #[command(flatten)]
+        common: ServeArgs,
+    },
+}
+
+pub async fn users(cmd: UsersCommand) -> i32 {
+    match cmd {
+        UsersCommand::Erase { user_id, common } => {
+            let (config, store) = match open(&common).await {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            if user_id.is_empty() || user_id.len() > config.ingest.max_string_len {
+                return fail(format!(
+                    "user id: must be 1 to {} bytes, as on ingest",
+                    config.ingest.max_string_len
+                ));
+            }
+            let key = match crate::events::pseudonym::Pseudonymizer::load(
+                config.hmac_key.as_ref().map(|k| k.expose()),
+                &config.data_dir,
+            ) {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+            if let Err(e) = store.check_key(&key.fingerprint()).await {
+                return fail(format!("{e}"));
+            }
+            let at_us = chrono::Utc::now().timestamp_micros();
+            match store.series().erase_user(key.key(&user_id), at_us).await {
+                Ok(e) if e.already_erased => {
+                    println!(
+                        "the user was already erased; {} more activity rows deleted",
+                        e.activity_rows_deleted
+                    );
+                    0
+                }
+                Ok(e) => {
+                    println!(
+                        "erased: {} activity rows deleted; events of this user up to now that arrive later are left out",
+                        e.activity_rows_deleted
+                    );
+                    0
+                }
+                Err(e) => fail(e),
+            }
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
 pub enum BaselineCommand {
     /// Summarise a reference dataset (CSV, NDJSON or Parquet) and store it as a baseline.
     Upload(UploadArgs),

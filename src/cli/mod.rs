@@ -46,6 +46,11 @@ pub enum Command {
         #[command(subcommand)]
         command: admin::BaselineCommand,
     },
+    /// Personal data: erase a user.
+    Users {
+        #[command(subcommand)]
+        command: admin::UsersCommand,
+    },
     /// Write the weekly report of an ISO week (Markdown, HTML with charts, JSON).
     Report(admin::ReportArgs),
     /// Apply the store's schema migrations and exit (`serve` also applies them at start;
@@ -200,6 +205,7 @@ pub async fn run(cli: Cli) -> i32 {
         Command::Bench { command } => bench::run(command).await,
         Command::Jobs { command } => admin::jobs(command).await,
         Command::Baseline { command } => admin::baseline(command).await,
+        Command::Users { command } => admin::users(command).await,
         Command::Report(args) => admin::report(args).await,
         Command::Compare(args) => tokio::task::spawn_blocking(move || compare::run(args))
             .await

@@ -60,6 +60,21 @@ impl Pseudonymizer {
         hex::encode(self.key("flywheel key fingerprint v1").to_be_bytes())
     }
 
+    /// Use the configured key, or load the key file in `data_dir`; never creates one (for
+    /// commands that must find users under the key the service used).
+    pub fn load(configured: Option<&str>, data_dir: &Path) -> Result<Self, String> {
+        let path = data_dir.join("hmac.key");
+        if configured.is_none() && !path.exists() {
+            return Err(format!(
+                "no privacy.hmac_key configured and no key file at {}: without the service's key, user ids cannot be matched to their pseudonyms",
+                path.display()
+            ));
+        }
+        Self::load_or_create(configured, data_dir)
+            .map(|(p, _)| p)
+            .map_err(|e| format!("cannot read the pseudonymisation key: {e}"))
+    }
+
     /// Use the configured key, or load (or create) the key file in `data_dir`.
     pub fn load_or_create(
         configured: Option<&str>,

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-fn secs_rfc3339(s: i64) -> String {
+pub(crate) fn secs_rfc3339(s: i64) -> String {
     rfc3339_us(s.saturating_mul(1_000_000))
 }
 

@@ -6,6 +6,7 @@ pub mod jobs;
 mod pages;
 mod read;
 pub mod serve;
+mod users;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -19,7 +20,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use std::sync::Arc;
 use std::time::Instant;
@@ -316,6 +317,7 @@ pub fn router(state: AppState) -> Router {
         .route("/reports/{file}", get(pages::report_file))
         .route("/", get(pages::status))
         .route("/v1/health/history", get(jobs::health_history))
+        .route("/v1/users/{user_id}", delete(users::erase_user))
         .route(
             "/v1/baselines",
             get(jobs::list_baselines)

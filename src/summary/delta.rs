@@ -236,7 +236,13 @@ impl Delta {
                 let i = cols.column(g, SeriesClass::feedback(*kind), signal);
                 cols.cols[i].numbers.push(*value);
             }
-            Body::ModelEval { .. } | Body::Deploy { .. } => self.records.push(e.clone()),
+            Body::ModelEval { .. } | Body::Deploy { .. } => {
+                // Records describe a model, not a user: no pseudonym is kept with them.
+                self.records.push(Event {
+                    user_key: None,
+                    ..e.clone()
+                })
+            }
             Body::DataLifecycle {
                 stage,
                 count,

@@ -19,6 +19,7 @@ mod ingest_api;
 mod openapi;
 mod ops;
 mod performance;
+mod privacy;
 mod prometheus_e2e;
 mod replicas;
 mod rollup;
