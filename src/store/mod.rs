@@ -672,6 +672,32 @@ pub(crate) fn encode_joint_names(names: &[String]) -> String {
     serde_json::to_string(names).unwrap_or_default()
 }
 
+/// An `audit_log` row as selected (id, at_us, action, detail), decoded the same in every backend.
+pub(crate) fn audit_entry(
+    (id, at_us, action, detail): (i64, i64, String, String),
+) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id,
+        at_us,
+        action,
+        detail: parse_json("audit_log.detail", &detail)?,
+    })
+}
+
+/// A `joint_moments` row as selected (version, bucket, features, data), decoded the same in
+/// every backend.
+pub(crate) fn joint_row(
+    (version, bucket, features, data): (String, i64, String, Vec<u8>),
+) -> Result<JointRow, StoreError> {
+    let (features, moments) = decode_joint(&features, &data)?;
+    Ok(JointRow {
+        version,
+        bucket,
+        features,
+        moments,
+    })
+}
+
 /// An erasure's audit detail: counts and times only (no pseudonym, no raw id).
 pub(crate) fn audit_detail(e: &Erasure) -> String {
     serde_json::json!({

@@ -92,24 +92,22 @@ impl TestApp {
         (status, v)
     }
 
-    pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .client
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
             .get(self.url(path))
             .send()
             .await
-            .expect("request");
+            .expect("request")
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self.get(path).await;
         let status = r.status().as_u16();
         (status, r.json::<Value>().await.unwrap_or(Value::Null))
     }
 
     pub async fn get_text(&self, path: &str) -> (u16, String) {
-        let r = self
-            .client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request");
+        let r = self.get(path).await;
         let status = r.status().as_u16();
         (status, r.text().await.unwrap_or_default())
     }

@@ -74,16 +74,7 @@ impl SeriesStore for SqliteStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|(id, at_us, action, detail)| {
-                Ok(AuditEntry {
-                    id,
-                    at_us,
-                    action,
-                    detail: parse_json("audit_log.detail", &detail)?,
-                })
-            })
-            .collect()
+        rows.into_iter().map(audit_entry).collect()
     }
 
     async fn joint_moments(
@@ -92,7 +83,7 @@ impl SeriesStore for SqliteStore {
         from: i64,
         to: i64,
     ) -> Result<Vec<JointRow>, StoreError> {
-        let rows = sqlx::query(
+        let rows: Vec<(String, i64, String, Vec<u8>)> = sqlx::query_as(
             "SELECT version, bucket, features, data FROM joint_moments
              WHERE model = ? AND bucket >= ? AND bucket < ? ORDER BY version, bucket, features",
         )
@@ -101,18 +92,7 @@ impl SeriesStore for SqliteStore {
         .bind(to)
         .fetch_all(&self.pool)
         .await?;
-        rows.into_iter()
-            .map(|r| {
-                let (features, moments) =
-                    decode_joint(&r.try_get::<String, _>(2)?, &r.try_get::<Vec<u8>, _>(3)?)?;
-                Ok(JointRow {
-                    version: r.try_get(0)?,
-                    bucket: r.try_get(1)?,
-                    features,
-                    moments,
-                })
-            })
-            .collect()
+        rows.into_iter().map(joint_row).collect()
     }
 
     async fn summaries(
