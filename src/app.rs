@@ -57,6 +57,18 @@ pub fn build_jobs(
         }
         list.push(Arc::new(job));
     }
+    if let Some(q) = &config.quality {
+        list.push(Arc::new(Scheduled::new(
+            crate::quality::job::QualityJob::new(
+                q.clone(),
+                store.clone(),
+                metrics.clone(),
+                cache.clone(),
+                config.ingest.bucket_secs,
+            )
+            .context("cannot register the quality metrics")?,
+        )));
+    }
     if config.health.enabled {
         let mut job = Scheduled::new(
             crate::flywheel::job::HealthJob::new(

@@ -60,6 +60,7 @@ pub mod ingest;
 pub mod jobs;
 pub mod metrics;
 pub mod performance;
+pub mod quality;
 pub mod report;
 pub mod secret;
 pub mod shutdown;

@@ -66,6 +66,8 @@ pub struct Config {
     pub retention: RawRetention,
     pub retention_schedule: Option<crate::jobs::schedule::CronSchedule>,
     pub monitors: Vec<crate::drift::monitor::Monitor>,
+    /// The quality job and its rules (`None`: disabled).
+    pub quality: Option<crate::quality::rules::Quality>,
 }
 
 impl Config {
@@ -451,6 +453,11 @@ impl RawConfig {
             }
         }
         check_rollup_age(&mut errors, self.retention.summaries_hourly_days, &monitors);
+        let quality = {
+            let b = self.ingest.bucket_secs;
+            let bucket = (b >= 60 && 86_400 % b == 0).then_some(b);
+            self.quality.validate(bucket, &mut errors)
+        };
         match (listen, backend, health_schedule, errors.is_empty()) {
             (Some(listen), Some(backend), Some(health_schedule), true) => Ok(Config {
                 listen,
@@ -481,6 +488,7 @@ impl RawConfig {
                 retention: self.retention,
                 retention_schedule,
                 monitors,
+                quality,
             }),
             _ => Err(ConfigErrors(errors)),
         }

@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub alerts: crate::alerts::AlertsConfig,
     pub report: RawReport,
     pub retention: RawRetention,
+    /// `[quality]` and `[[quality.rules]]`: the data-quality job and standards.
+    pub quality: crate::quality::rules::RawQuality,
     /// `[[monitors]]`: drift monitors; none means the default monitor (see [`RawDrift`]).
     pub monitors: Vec<crate::drift::monitor::RawMonitor>,
 }

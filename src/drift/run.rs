@@ -87,6 +87,41 @@ pub async fn merged_summaries(
     Ok(out)
 }
 
+/// The baseline summaries of `model` for `window` under `spec`: an uploaded dataset's, or the
+/// merge of a time range's buckets (cached). Shared by the drift and the quality jobs.
+pub async fn baseline_summaries(
+    store: &dyn Store,
+    cache: &BaselineCache,
+    spec: &BaselineSpec,
+    model: &str,
+    window: (i64, i64),
+) -> anyhow::Result<Arc<SummaryMap>> {
+    match spec {
+        BaselineSpec::Dataset { name } => {
+            let (_, sums) = store.series().baseline_summaries(name).await?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "baseline dataset {name:?} does not exist; upload it with POST /v1/baselines or `flywheel baseline upload`"
+                )
+            })?;
+            Ok(Arc::new(
+                sums.into_iter()
+                    .map(|s| ((s.class, s.name), s.summary))
+                    .collect(),
+            ))
+        }
+        spec => {
+            let (from, to) = spec.range_for(window.0, window.1).unwrap_or(window);
+            let key = (model.to_owned(), from, to);
+            if let Some(b) = cache.get(&key) {
+                return Ok(b);
+            }
+            let b = Arc::new(merged_summaries(store, model, from, to).await?);
+            cache.put(key, b.clone());
+            Ok(b)
+        }
+    }
+}
+
 /// One feature's stored result.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
 pub struct FeatureResult {
@@ -174,33 +209,6 @@ impl DriftJob {
             cache,
             metric_top_features,
             exported: crate::jobs::Newest::default(),
-        }
-    }
-
-    async fn baseline(&self, model: &str, window: (i64, i64)) -> anyhow::Result<Arc<SummaryMap>> {
-        match &self.monitor.baseline {
-            BaselineSpec::Dataset { name } => {
-                let (_, sums) = self.store.series().baseline_summaries(name).await?.ok_or_else(|| {
-                    anyhow::anyhow!(
-                        "baseline dataset {name:?} does not exist; upload it with POST /v1/baselines or `flywheel baseline upload`"
-                    )
-                })?;
-                Ok(Arc::new(
-                    sums.into_iter()
-                        .map(|s| ((s.class, s.name), s.summary))
-                        .collect(),
-                ))
-            }
-            spec => {
-                let (from, to) = spec.range_for(window.0, window.1).unwrap_or(window);
-                let key = (model.to_owned(), from, to);
-                if let Some(b) = self.cache.get(&key) {
-                    return Ok(b);
-                }
-                let b = Arc::new(merged_summaries(self.store.as_ref(), model, from, to).await?);
-                self.cache.put(key, b.clone());
-                Ok(b)
-            }
         }
     }
 
@@ -409,7 +417,14 @@ impl Job for DriftJob {
             if current.is_empty() {
                 continue;
             }
-            let baseline = self.baseline(&model, window).await?;
+            let baseline = baseline_summaries(
+                self.store.as_ref(),
+                &self.cache,
+                &self.monitor.baseline,
+                &model,
+                window,
+            )
+            .await?;
             let previous = self.previous_drifts(&model, window).await?;
             let multivariate = self.multivariate(&model, window, &previous).await?;
             let monitor = self.monitor.clone();

@@ -3,7 +3,7 @@
 //! registry. Names and help texts are listed in README.md (a test checks it).
 
 use super::health::{state_code, Health};
-use prometheus::{GaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, Registry};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -44,11 +44,8 @@ pub struct HealthGauges {
 impl HealthGauges {
     /// Declare the gauges in `registry` (the application's one registry).
     pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let g = |name: &str, help: &str, labels: &[&str]| -> Result<GaugeVec, prometheus::Error> {
-            let v = GaugeVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(v.clone()))?;
-            Ok(v)
-        };
+        let g =
+            |name, help, labels: &[&str]| crate::metrics::gauge_vec(registry, name, help, labels);
         Ok(Self {
             feedback_events: g("flywheel_feedback_events", "Feedback events over the last 7 complete days, by kind (explicit, implicit).", &["model", "kind"])?,
             feedback_rate: g("flywheel_feedback_rate_ratio", "Feedback events per interaction over the last 7 complete days, by kind (explicit: the explicit feedback rate; implicit: implicit coverage).", &["model", "kind"])?,

@@ -4,6 +4,7 @@
 mod events;
 pub mod jobs;
 mod pages;
+mod quality;
 mod read;
 pub mod serve;
 mod users;
@@ -312,6 +313,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/drift", get(jobs::drift_history))
         .route("/v1/health", get(jobs::health_latest))
         .route("/v1/performance", get(jobs::performance_latest))
+        .route("/v1/quality", get(quality::quality))
         .route("/v1/alerts", get(jobs::list_alerts))
         .route("/v1/reports", get(pages::list_reports))
         .route("/reports/{file}", get(pages::report_file))

@@ -16,6 +16,19 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 /// At most this many distinct `model` label values; more share the value `_other`.
+/// Declare a gauge vector in `registry` (the application's one registry): the one constructor
+/// the modules that export figures share.
+pub fn gauge_vec(
+    registry: &prometheus::Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<prometheus::GaugeVec, prometheus::Error> {
+    let v = prometheus::GaugeVec::new(prometheus::Opts::new(name, help), labels)?;
+    registry.register(Box::new(v.clone()))?;
+    Ok(v)
+}
+
 pub const MAX_MODEL_LABELS: usize = 100;
 
 pub struct Metrics {

@@ -4,7 +4,7 @@
 //! [`crate::metrics::Metrics::model_label`].
 
 use super::{Performance, PerformanceConfig, Realized};
-use prometheus::{GaugeVec, Opts, Registry};
+use prometheus::{GaugeVec, Registry};
 
 /// Every `metric` label value, so that a model's figures are replaced, never left stale.
 const METRICS: [&str; 9] = [
@@ -30,11 +30,8 @@ pub struct PerformanceGauges {
 
 impl PerformanceGauges {
     pub fn new(registry: &Registry) -> Result<Self, prometheus::Error> {
-        let g = |name: &str, help: &str, labels: &[&str]| -> Result<GaugeVec, prometheus::Error> {
-            let v = GaugeVec::new(Opts::new(name, help), labels)?;
-            registry.register(Box::new(v.clone()))?;
-            Ok(v)
-        };
+        let g =
+            |name, help, labels: &[&str]| crate::metrics::gauge_vec(registry, name, help, labels);
         Ok(Self {
             performance: g("flywheel_model_performance", "Model performance by metric (accuracy, precision, recall, f1, roc_auc, calibration_error; mae, rmse, bias) and kind: realized (the newest complete day with enough labels), estimated (the newest complete day, from its scores before labels arrive), reference (the reference period).", &["model", "metric", "kind"])?,
             coverage: g("flywheel_label_coverage_ratio", "Share of the newest complete day's scored predictions that have an outcome so far.", &["model"])?,

@@ -1,0 +1,78 @@
+//! `GET /v1/quality?model=&from=&to=`: the data-quality verdicts of a model's windows (pass /
+//! warn / fail, the rules that failed, the violations) and their summary over the range. Without
+//! `from` and `to`, the newest 168 windows (a week of hourly windows).
+
+use super::jobs::secs_rfc3339;
+use super::read::parse_time;
+use super::{ApiError, AppState};
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QualityQuery {
+    model: String,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// Windows shown when no range is given.
+const DEFAULT_WINDOWS: i64 = 168;
+
+pub async fn quality(
+    State(state): State<AppState>,
+    Query(q): Query<QualityQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let from = q
+        .from
+        .as_deref()
+        .map(|s| parse_time("from", s))
+        .transpose()?;
+    let to = q.to.as_deref().map(|s| parse_time("to", s)).transpose()?;
+    if let (Some(a), Some(b)) = (from, to) {
+        if a >= b {
+            return Err(ApiError::bad_request(format!(
+                "from ({}) must be before to ({})",
+                secs_rfc3339(a),
+                secs_rfc3339(b)
+            )));
+        }
+    }
+    let latest = (from.is_none() && to.is_none()).then_some(DEFAULT_WINDOWS);
+    let verdicts = crate::quality::job::verdicts(state.store.as_ref(), &q.model, from, to, latest)
+        .await
+        .map_err(ApiError::internal)?;
+    if verdicts.is_empty()
+        && !state
+            .store
+            .series()
+            .type_counts()
+            .await?
+            .iter()
+            .any(|t| t.model == q.model)
+    {
+        return Err(ApiError::not_found(format!(
+            "model {:?} has sent no events",
+            q.model
+        )));
+    }
+    let summary = crate::quality::summarise(&verdicts);
+    let windows: Vec<Value> = verdicts
+        .iter()
+        .map(|w| {
+            let mut v = serde_json::to_value(&w.verdict).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("window_start".into(), json!(secs_rfc3339(w.window_start)));
+                o.insert("window_end".into(), json!(secs_rfc3339(w.window_end)));
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({
+        "model": q.model,
+        "summary": summary,
+        "windows": windows,
+    })))
+}
