@@ -8,6 +8,9 @@
 //! fail-severity rule is violated, `warn` when only warn-severity rules are, else `pass`.
 //!
 //! What the figures are, exactly:
+//! * a baseline is a reference for `range` and `categories` once it has
+//!   [`reference_values_needed`] values (2,000 at the default 1 % limit), so that values outside
+//!   a short baseline's range by chance (2/(n+1) of them) do not alarm;
 //! * shares (`missing`, `non_finite`, `range`, `categories`) are of the window's values: missing
 //!   over every observation, non-finite and out-of-range over the numbers, unseen over the
 //!   category values. Out-of-range shares come from the window's quantile sketch: exact while it
@@ -381,18 +384,32 @@ pub fn share_outside(s: &FeatureSummary, lo: f64, hi: f64) -> f64 {
     }
 }
 
+/// Values a baseline needs before its range or categories are a reference for `rule`: at least
+/// `min_values`, and enough that chance alone stays at a tenth of the limit. A new value falls
+/// outside the range of n exchangeable values with probability 2/(n+1) whatever the
+/// distribution, so n ≥ 20/limit; the same bound keeps the mass of categories a baseline has not
+/// seen yet (Good–Turing: the share of its values seen once) small for all but very long tails.
+pub fn reference_values_needed(rule: &Rule) -> u64 {
+    let chance = if rule.limit > 0.0 {
+        (20.0 / rule.limit).ceil().min(1e12) as u64
+    } else {
+        u64::MAX
+    };
+    rule.min_values.max(chance)
+}
+
 fn range(rule: &Rule, cur: &FeatureSummary, base: Option<&FeatureSummary>) -> Evaluation {
+    let needed = reference_values_needed(rule);
     let (lo, hi, whence) = match (rule.bounds, base) {
         (Some((lo, hi)), _) => (lo, hi, "the declared range"),
-        (None, Some(b)) if b.moments.n >= rule.min_values => (b.min, b.max, "the baseline's range"),
+        (None, Some(b)) if b.moments.n >= needed => (b.min, b.max, "the baseline's range"),
         (None, b) => {
             return not_evaluated(
                 rule,
                 cur.moments.n,
                 format!(
-                    "the baseline has {} numbers, fewer than {}",
+                    "the baseline has {} numbers, fewer than the {needed} a reference range needs at this limit",
                     b.map_or(0, |b| b.moments.n),
-                    rule.min_values
                 ),
             )
         }
@@ -430,7 +447,7 @@ fn categories(rule: &Rule, cur: &FeatureSummary, base: Option<&FeatureSummary>) 
     let n = cur.categories.total();
     let reference: BTreeSet<&str> = match (&rule.allowed, base) {
         (Some(a), _) => a.iter().map(String::as_str).collect(),
-        (None, Some(b)) if b.categories.total() >= rule.min_values => {
+        (None, Some(b)) if b.categories.total() >= reference_values_needed(rule) => {
             if b.categories.other > 0 {
                 return not_evaluated(
                     rule,
@@ -445,9 +462,9 @@ fn categories(rule: &Rule, cur: &FeatureSummary, base: Option<&FeatureSummary>) 
                 rule,
                 n,
                 format!(
-                    "the baseline has {} category values, fewer than {}",
+                    "the baseline has {} category values, fewer than the {} a reference needs at this limit",
                     b.map_or(0, |b| b.categories.total()),
-                    rule.min_values
+                    reference_values_needed(rule)
                 ),
             )
         }

@@ -395,3 +395,31 @@ fn share_outside_is_exact_while_the_sketch_is_exact_and_bounded_after() {
         "{share}"
     );
 }
+
+#[test]
+fn a_short_baseline_is_no_reference_range_yet() {
+    // 500 values: by chance alone 2/501 of new values fall outside their range, 40 % of the
+    // 1 % limit, so the range is not used until 2,000.
+    let mut inputs = stationary();
+    let mut base = (*inputs.baseline).clone();
+    base.insert(key("price"), numbers((0..500).map(|i| f64::from(i) / 5.0)));
+    inputs.baseline = Arc::new(base);
+    let (evals, _) = evaluate("m", &rules(vec![]), &inputs, "rolling:7d");
+    let e = evals
+        .iter()
+        .find(|e| e.rule == "reference_range")
+        .expect("listed");
+    assert_eq!(e.status, Status::NotEvaluated, "{e:?}");
+    assert!(e.message.contains("2000"), "{}", e.message);
+    // A declared range needs no baseline.
+    let declared = rules(vec![RawRule {
+        name: "declared".into(),
+        check: "range".into(),
+        min: Some(0.0),
+        max: Some(50.0),
+        ..Default::default()
+    }]);
+    let (evals, _) = evaluate("m", &declared, &inputs, "rolling:7d");
+    let e = evals.iter().find(|e| e.rule == "declared").expect("listed");
+    assert_eq!(e.status, Status::Violated);
+}

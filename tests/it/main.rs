@@ -21,6 +21,7 @@ mod ops;
 mod performance;
 mod privacy;
 mod prometheus_e2e;
+mod quality;
 mod replicas;
 mod rollup;
 mod slow_clients;
