@@ -10,6 +10,14 @@ pub const RUNBOOKS: &[(&str, &str)] = &[
         include_str!("../../alerts/runbooks/FlywheelAbsent.md"),
     ),
     (
+        "FlywheelDataQualityFailed",
+        include_str!("../../alerts/runbooks/FlywheelDataQualityFailed.md"),
+    ),
+    (
+        "FlywheelDataQualityWarning",
+        include_str!("../../alerts/runbooks/FlywheelDataQualityWarning.md"),
+    ),
+    (
         "FlywheelDatasetDrift",
         include_str!("../../alerts/runbooks/FlywheelDatasetDrift.md"),
     ),
