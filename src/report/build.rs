@@ -71,6 +71,7 @@ pub async fn build(
             learning_curve: h.velocity.learning_curve.clone(),
             charts,
             performance,
+            quality: quality_week(store, model, week).await?,
         });
     }
     let verdict = match sections.as_slice() {
@@ -89,6 +90,52 @@ pub async fn build(
         verdict,
         models: sections,
     })
+}
+
+/// Data quality over the week's quality windows; `None` when there are none.
+async fn quality_week(
+    store: &dyn Store,
+    model: &str,
+    week: &IsoWeek,
+) -> anyhow::Result<Option<super::model::QualityWeek>> {
+    let verdicts =
+        crate::quality::job::verdicts(store, model, Some(week.start), Some(week.end), None).await?;
+    if verdicts.is_empty() {
+        return Ok(None);
+    }
+    let mut by_feature: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for w in &verdicts {
+        let mut seen = std::collections::BTreeSet::new();
+        for v in &w.verdict.violations {
+            let key = (v.rule.clone(), v.feature.clone().unwrap_or_default());
+            if seen.insert(key.clone()) {
+                *by_feature.entry(key).or_insert(0) += 1;
+            }
+        }
+    }
+    let mut top_violations: Vec<(String, String, usize)> = by_feature
+        .into_iter()
+        .map(|((r, f), n)| (r, f, n))
+        .collect();
+    top_violations.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.cmp(b)));
+    top_violations.truncate(8);
+    let funnel = store
+        .series()
+        .funnel_counts(model, week.start, week.end)
+        .await?;
+    let at = |stage: crate::events::Stage| -> u64 {
+        funnel
+            .iter()
+            .filter(|f| f.stage == stage)
+            .map(|f| f.n)
+            .sum()
+    };
+    Ok(Some(super::model::QualityWeek {
+        summary: crate::quality::summarise(&verdicts),
+        top_violations,
+        funnel_collected: at(crate::events::Stage::Collected),
+        funnel_quality_failed: at(crate::events::Stage::QualityFailed),
+    }))
 }
 
 /// The figures compared week over week.

@@ -41,6 +41,20 @@ pub struct ModelSection {
     /// Model performance over the week's days (realized and estimated), when the model sends
     /// outcomes and the performance job is on.
     pub performance: Option<crate::performance::Performance>,
+    /// Data quality over the week's quality windows (absent when the quality job has none).
+    pub quality: Option<QualityWeek>,
+}
+
+/// Data quality over the week: the verdicts summed up, the features that violated most, and
+/// the pipeline's own `quality_failed` funnel stage beside them.
+#[derive(Debug, Clone, Serialize)]
+pub struct QualityWeek {
+    pub summary: crate::quality::RangeSummary,
+    /// (rule, feature, windows violated), most windows first (at most 8).
+    pub top_violations: Vec<(String, String, usize)>,
+    /// Items the pipeline reported at the `collected` and `quality_failed` stages this week.
+    pub funnel_collected: u64,
+    pub funnel_quality_failed: u64,
 }
 
 /// A figure this week against the previous week.

@@ -179,6 +179,12 @@ fn markdown_section(m: &mut String, s: &ModelSection) {
     if let Some(p) = &s.performance {
         performance_markdown(m, p);
     }
+    if let Some(q) = &s.quality {
+        let _ = writeln!(m, "\n### Data quality ({} windows)\n", q.summary.windows);
+        for line in quality_lines(q) {
+            let _ = writeln!(m, "{line}\n");
+        }
+    }
     let fu = &s.funnel;
     let _ = writeln!(
         m,
@@ -295,6 +301,12 @@ fn html_section(h: &mut String, s: &ModelSection) {
     }
     for svg in &s.charts.drift {
         figure(h, svg);
+    }
+    if let Some(q) = &s.quality {
+        let _ = writeln!(h, "<h3>Data quality ({} windows)</h3>", q.summary.windows);
+        for line in quality_lines(q) {
+            let _ = writeln!(h, "<p>{}</p>", esc(&line));
+        }
     }
     if let Some(p) = &s.performance {
         performance_html(h, p);
@@ -432,4 +444,61 @@ fn multivariate_text(mv: &MultivariateWeek) -> String {
             mv.drifted_windows, mv.windows, mv.largest_score, mv.band_upper
         )
     }
+}
+
+/// The data-quality section in sentences: verdicts, the share of the week's interactions in
+/// failing windows by rule, the features that violated most, and the pipeline's own
+/// `quality_failed` count beside it.
+fn quality_lines(q: &super::model::QualityWeek) -> Vec<String> {
+    let s = &q.summary;
+    let mut out = vec![format!(
+        "{} pass, {} warn, {} fail. {} of the week's {} interactions are in failing windows (not fit for training by the declared standard).",
+        s.pass,
+        s.warn,
+        s.fail,
+        pct(s.failed_share),
+        num(Some(s.interactions as f64)),
+    )];
+    if !s.rules.is_empty() {
+        out.push(format!(
+            "Rules violated: {}.",
+            s.rules
+                .iter()
+                .map(|r| format!(
+                    "{} ({}) in {} windows, {} of the interactions",
+                    r.rule,
+                    if r.severity == crate::quality::rules::Severity::Fail {
+                        "fail"
+                    } else {
+                        "warn"
+                    },
+                    r.windows,
+                    pct(r.interactions_share)
+                ))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ));
+    }
+    if !q.top_violations.is_empty() {
+        out.push(format!(
+            "Most often: {}.",
+            q.top_violations
+                .iter()
+                .map(|(r, f, n)| format!("{f} ({r}, {n} windows)"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    out.push(if q.funnel_collected > 0 {
+        format!(
+            "The pipeline reported {} of {} collected items as quality_failed ({}); the service's rules put {} of the interactions in failing windows.",
+            num(Some(q.funnel_quality_failed as f64)),
+            num(Some(q.funnel_collected as f64)),
+            pct(Some(q.funnel_quality_failed as f64 / q.funnel_collected as f64)),
+            pct(s.failed_share)
+        )
+    } else {
+        "The pipeline reported no collected items this week, so its quality_failed stage cannot be set beside the service's verdicts.".to_owned()
+    });
+    out
 }

@@ -106,6 +106,17 @@ async fn post_days(app: &TestApp) {
                 }
             }
         }
+        // The pipeline's own funnel for one model: 1,200 collected, 24 failed its checks.
+        for (stage, count) in [("collected", 24 * PER_HOUR), ("quality_failed", 24)] {
+            batch.push(json!({
+                "event_id": format!("dl-{day}-{stage}"),
+                "event_type": "data_lifecycle",
+                "occurred_at": rfc(T0 + day * DAY + 1800),
+                "model": {"id": "vanish"},
+                "stage": stage,
+                "count": count,
+            }));
+        }
         for chunk in batch.chunks(5000) {
             let (s, body) = app.post_ndjson(chunk).await;
             assert_eq!(s, 200, "{body}");
@@ -169,7 +180,6 @@ async fn each_known_defect_is_found_on_its_day_and_nothing_else_is_flagged() {
             raw.drift.default_monitor = false;
             raw.health.enabled = false;
             raw.performance.enabled = false;
-            raw.report.enabled = false;
             raw.quality.window_secs = DAY as u64;
             raw.quality.schedule = "0 7 0 * * *".into();
             raw.jobs.poll_interval_ms = 10;
@@ -325,6 +335,47 @@ async fn each_known_defect_is_found_on_its_day_and_nothing_else_is_flagged() {
     assert!(
         metrics.contains("flywheel_quality_violations{model=\"silent\",rule=\"freshness\"} 1"),
         "{metrics}"
+    );
+
+    // The weekly report of the first week (days 0-6: windows of days 1-6) says what share of
+    // the data failed which rule, beside the pipeline's own quality_failed count.
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "/v1/jobs/weekly_report/run?window={}",
+            enc(&rfc(T0))
+        )))
+        .send()
+        .await
+        .expect("report");
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let (s, md) = app.get_text("/reports/2026-W45.md").await;
+    assert_eq!(s, 200, "{md}");
+    let section = md
+        .split("\n## ")
+        .find(|s| s.starts_with("vanish"))
+        .unwrap_or_else(|| panic!("no section for vanish: {md}"));
+    for needle in [
+        "### Data quality (6 windows)",
+        "2 pass, 0 warn, 4 fail. 66.7 % of the week's",
+        "schema (fail) in 4 windows, 66.7 % of the interactions",
+        "Most often: age (schema, 4 windows)",
+        "quality_failed (2.0 %)",
+    ] {
+        assert!(section.contains(needle), "{needle:?} not in:\n{section}");
+    }
+    let stationary_section = md
+        .split("\n## ")
+        .find(|s| s.starts_with("stationary"))
+        .expect("stationary section");
+    assert!(
+        stationary_section.contains("6 pass, 0 warn, 0 fail."),
+        "{stationary_section}"
     );
 
     // Clear errors for bad requests.
