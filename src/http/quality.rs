@@ -59,6 +59,42 @@ pub async fn quality(
         )));
     }
     let summary = crate::quality::summarise(&verdicts);
+    // The consent flags over the windows shown, and k-anonymity as of the newest health run.
+    let consent = match (verdicts.first(), verdicts.last()) {
+        (Some(a), Some(b)) => Some(
+            crate::quality::job::consent_over(
+                state.store.as_ref(),
+                &q.model,
+                a.window_start,
+                b.window_end,
+            )
+            .await
+            .map_err(ApiError::internal)?,
+        ),
+        _ => None,
+    };
+    let health = state
+        .store
+        .jobs()
+        .results(&crate::store::ResultQuery {
+            job_prefix: Some(crate::flywheel::job::JOB_NAME.into()),
+            model: Some(q.model.clone()),
+            subject: Some("health".into()),
+            latest: Some(1),
+            ..Default::default()
+        })
+        .await?;
+    let k_anonymity = health.first().map(|r| {
+        let cohorts = r.data["retention"]["weekly_cohorts"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        json!({
+            "as_of": secs_rfc3339(r.window_end),
+            "weekly_cohorts": cohorts.len(),
+            "suppressed": cohorts.iter().filter(|c| c["suppressed"] == true).count(),
+        })
+    });
     let windows: Vec<Value> = verdicts
         .iter()
         .map(|w| {
@@ -73,6 +109,8 @@ pub async fn quality(
     Ok(Json(json!({
         "model": q.model,
         "summary": summary,
+        "consent": consent,
+        "k_anonymity": k_anonymity,
         "windows": windows,
     })))
 }

@@ -269,3 +269,31 @@ pub async fn verdicts(
     out.sort_by_key(|w| w.window_start);
     Ok(out)
 }
+
+/// The training-consent flags of a model's interactions in `[from, to)`.
+pub async fn consent_over(
+    store: &dyn Store,
+    model: &str,
+    from: i64,
+    to: i64,
+) -> anyhow::Result<super::ConsentShare> {
+    let rows = store
+        .series()
+        .summaries(
+            model,
+            Some(crate::summary::delta::SeriesClass::Consent),
+            from,
+            to,
+        )
+        .await?;
+    let mut m = crate::drift::run::SummaryMap::new();
+    for r in rows {
+        match m.entry((r.class, r.name)) {
+            std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&r.summary),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(r.summary);
+            }
+        }
+    }
+    Ok(super::consent_share(&m))
+}

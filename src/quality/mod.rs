@@ -207,6 +207,39 @@ pub fn summarise(verdicts: &[WindowVerdict]) -> RangeSummary {
     s
 }
 
+/// The training-consent flags interactions were sent with, over a range.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConsentShare {
+    pub interactions: u64,
+    /// Sent with `consent.training = true`, `false`, or without the flag.
+    pub training_true: u64,
+    pub training_false: u64,
+    pub unflagged: u64,
+    /// Share of interactions with a training-consent flag, and with `training = true`.
+    pub flagged_share: Option<f64>,
+    pub training_share: Option<f64>,
+}
+
+/// The consent flags of the interactions in `m` (summaries merged over a range).
+pub fn consent_share(m: &SummaryMap) -> ConsentShare {
+    use crate::summary::delta::CONSENT_TRAINING;
+    let Some(s) = m.get(&(SeriesClass::Consent, CONSENT_TRAINING.to_owned())) else {
+        return ConsentShare::default();
+    };
+    let get = |k: &str| s.categories.counts.get(k).copied().unwrap_or(0);
+    let (t, f, n) = (get("true"), get("false"), s.missing);
+    let total = t + f + n;
+    let share = |x: u64| (total > 0).then(|| x as f64 / total as f64);
+    ConsentShare {
+        interactions: total,
+        training_true: t,
+        training_false: f,
+        unflagged: n,
+        flagged_share: share(t + f),
+        training_share: share(t),
+    }
+}
+
 /// Violations listed in a verdict.
 pub const MAX_LISTED: usize = 50;
 

@@ -71,7 +71,7 @@ pub async fn build(
             learning_curve: h.velocity.learning_curve.clone(),
             charts,
             performance,
-            quality: quality_week(store, model, week).await?,
+            quality: quality_week(store, model, week, &h).await?,
         });
     }
     let verdict = match sections.as_slice() {
@@ -97,6 +97,7 @@ async fn quality_week(
     store: &dyn Store,
     model: &str,
     week: &IsoWeek,
+    h: &Health,
 ) -> anyhow::Result<Option<super::model::QualityWeek>> {
     let verdicts =
         crate::quality::job::verdicts(store, model, Some(week.start), Some(week.end), None).await?;
@@ -135,6 +136,14 @@ async fn quality_week(
         top_violations,
         funnel_collected: at(crate::events::Stage::Collected),
         funnel_quality_failed: at(crate::events::Stage::QualityFailed),
+        consent: crate::quality::job::consent_over(store, model, week.start, week.end).await?,
+        suppressed_cohorts: h
+            .retention
+            .weekly_cohorts
+            .iter()
+            .filter(|c| c.suppressed)
+            .count(),
+        cohorts: h.retention.weekly_cohorts.len(),
     }))
 }
 

@@ -55,6 +55,12 @@ pub struct QualityWeek {
     /// Items the pipeline reported at the `collected` and `quality_failed` stages this week.
     pub funnel_collected: u64,
     pub funnel_quality_failed: u64,
+    /// The training-consent flags of the week's interactions.
+    pub consent: crate::quality::ConsentShare,
+    /// Weekly retention cohorts suppressed by k-anonymity (fewer than `health.k_anonymity`
+    /// users), and all weekly cohorts shown.
+    pub suppressed_cohorts: usize,
+    pub cohorts: usize,
 }
 
 /// A figure this week against the previous week.

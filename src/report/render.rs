@@ -489,6 +489,15 @@ fn quality_lines(q: &super::model::QualityWeek) -> Vec<String> {
                 .join(", ")
         ));
     }
+    let c = &q.consent;
+    out.push(format!(
+        "Consent: {} of the week's interactions carried a training-consent flag ({} true, {} false); {} of {} weekly retention cohorts are suppressed (fewer than k users).",
+        pct(c.flagged_share),
+        pct(c.training_share),
+        pct((c.interactions > 0).then(|| c.training_false as f64 / c.interactions as f64)),
+        q.suppressed_cohorts,
+        q.cohorts
+    ));
     out.push(if q.funnel_collected > 0 {
         format!(
             "The pipeline reported {} of {} collected items as quality_failed ({}); the service's rules put {} of the interactions in failing windows.",

@@ -25,6 +25,9 @@ pub enum SeriesClass {
     /// Ground truth (`outcome` events), in the bucket of the prediction it is about; the names
     /// are in [`outcome`].
     Outcome,
+    /// The consent flags interactions were sent with: name `training`, categories `true` and
+    /// `false`, missing when the flag was not sent.
+    Consent,
 }
 
 /// The series an `outcome` event feeds (class [`SeriesClass::Outcome`]), all numeric.
@@ -42,13 +45,14 @@ pub mod outcome {
 }
 
 impl SeriesClass {
-    pub const ALL: [SeriesClass; 6] = [
+    pub const ALL: [SeriesClass; 7] = [
         SeriesClass::Input,
         SeriesClass::Prediction,
         SeriesClass::FeedbackExplicit,
         SeriesClass::FeedbackImplicit,
         SeriesClass::Segment,
         SeriesClass::Outcome,
+        SeriesClass::Consent,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -58,6 +62,7 @@ impl SeriesClass {
             SeriesClass::FeedbackImplicit => "feedback_implicit",
             SeriesClass::Segment => "segment",
             SeriesClass::Outcome => "outcome",
+            SeriesClass::Consent => "consent",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -100,6 +105,9 @@ pub struct VersionDelta {
     /// (bucket start, feature names) → co-moments of those numeric inputs (multivariate drift).
     pub joint: HashMap<(i64, Vec<String>), CoMoments>,
 }
+
+/// The name of the training-consent series (class [`SeriesClass::Consent`]).
+pub const CONSENT_TRAINING: &str = "training";
 
 /// Numeric inputs summarised jointly by default (`ingest.joint_features`).
 pub const DEFAULT_JOINT_FEATURES: usize = 8;
@@ -211,7 +219,12 @@ impl Delta {
                         Value::Category(s) => c.cats.push(s),
                     }
                 }
-                let [si, ci, li] = cols.prediction(g);
+                let [si, ci, li, ti] = cols.prediction(g);
+                match e.consent_training {
+                    Some(true) => cols.cols[ti].cats.push("true"),
+                    Some(false) => cols.cols[ti].cats.push("false"),
+                    None => cols.cols[ti].missing += 1,
+                }
                 for (i, v) in [(si, score), (ci, confidence)] {
                     match v {
                         Some(x) => cols.cols[i].numbers.push(*x),
@@ -435,7 +448,7 @@ struct GroupKey<'e> {
     counts: [Option<CountRec>; EventType::ALL.len()],
     activity: Vec<(i64, u64)>,
     /// Columns of `score`, `confidence` and `label`, once made.
-    prediction: Option<[usize; 3]>,
+    prediction: Option<[usize; 4]>,
 }
 
 /// A batch gathered column by column (see [`Delta::fold_batch`]).
@@ -498,12 +511,20 @@ impl<'e> Columns<'e> {
         i
     }
 
-    fn prediction(&mut self, group: usize) -> [usize; 3] {
+    /// The columns every interaction feeds: score, confidence, label and the training-consent
+    /// flag.
+    fn prediction(&mut self, group: usize) -> [usize; 4] {
         if let Some(p) = self.groups[group].prediction {
             return p;
         }
-        let p = ["score", "confidence", "label"]
+        let [s, c, l] = ["score", "confidence", "label"]
             .map(|n| self.column(group, SeriesClass::Prediction, n));
+        let p = [
+            s,
+            c,
+            l,
+            self.column(group, SeriesClass::Consent, CONSENT_TRAINING),
+        ];
         self.groups[group].prediction = Some(p);
         p
     }
@@ -845,6 +866,10 @@ mod tests {
                         .clone()
                         .map_or(Value::Missing, |l| Value::Category(l.into()));
                     add(SeriesClass::Prediction, "label", l);
+                    let consent = e
+                        .consent_training
+                        .map_or(Value::Missing, |t| Value::Category(t.to_string().into()));
+                    add(SeriesClass::Consent, CONSENT_TRAINING, consent);
                     for (key, v) in segment {
                         add(
                             SeriesClass::Segment,

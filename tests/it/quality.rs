@@ -75,14 +75,24 @@ fn event(rng: &mut StdRng, model: &str, t: i64, i: i64) -> Option<Value> {
     };
     f.insert("plan".into(), json!(plan));
     f.insert("mobile".into(), json!(rng.gen::<bool>()));
-    Some(json!({
+    let mut e = json!({
         "event_id": format!("{model}-{t}-{i}"),
         "event_type": "interaction",
         "occurred_at": rfc(t),
         "model": {"id": model, "version": "v1"},
         "features": f,
         "prediction": {"score": rng.gen::<f64>()},
-    }))
+    });
+    // The stationary model's interactions: 70 % with training consent, 10 % without, 20 %
+    // with no flag.
+    let c: f64 = rng.gen();
+    if model == "stationary" && c < 0.8 {
+        e["consent"] = json!({"training": c < 0.7});
+    }
+    if model == "stationary" {
+        e["user_id"] = json!(format!("user-{}", rng.gen_range(0..200)));
+    }
+    Some(e)
 }
 
 const MODELS: [&str; 6] = [
@@ -215,6 +225,23 @@ async fn each_known_defect_is_found_on_its_day_and_nothing_else_is_flagged() {
     for (day, verdict, rules) in days(&stationary) {
         assert_eq!(verdict, "pass", "stationary day {day}: {rules:?}");
     }
+    let (_, whole) = app
+        .get_json(&format!(
+            "/v1/quality?model=stationary&from={}&to={}",
+            enc(&rfc(T0 + DAY)),
+            enc(&rfc(T0 + DAYS * DAY))
+        ))
+        .await;
+    let consent = &whole["consent"];
+    assert_eq!(
+        consent["interactions"].as_u64(),
+        Some(((DAYS - 1) * 24 * PER_HOUR) as u64),
+        "{consent}"
+    );
+    let flagged = consent["flagged_share"].as_f64().expect("flagged share");
+    let training = consent["training_share"].as_f64().expect("training share");
+    assert!((flagged - 0.8).abs() < 0.02, "{consent}");
+    assert!((training - 0.7).abs() < 0.02, "{consent}");
     let day5 = &stationary[4];
     let tally = |w: &Value, rule: &str| -> u64 {
         w["rules"]
@@ -376,6 +403,23 @@ async fn each_known_defect_is_found_on_its_day_and_nothing_else_is_flagged() {
     assert!(
         stationary_section.contains("6 pass, 0 warn, 0 fail."),
         "{stationary_section}"
+    );
+    let consent_line = stationary_section
+        .lines()
+        .find(|l| l.starts_with("Consent: "))
+        .unwrap_or_else(|| panic!("no consent line: {stationary_section}"));
+    let first_pct: f64 = consent_line
+        .trim_start_matches("Consent: ")
+        .split(' ')
+        .next()
+        .and_then(|x| x.parse().ok())
+        .unwrap_or_else(|| panic!("{consent_line}"));
+    assert!((first_pct - 80.0).abs() < 2.0, "{consent_line}");
+    // The week's users form one weekly cohort of 200, above k: shown, not suppressed.
+    assert!(
+        consent_line
+            .ends_with("0 of 1 weekly retention cohorts are suppressed (fewer than k users)."),
+        "{consent_line}"
     );
 
     // Clear errors for bad requests.
