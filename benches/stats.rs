@@ -113,6 +113,117 @@ fn bench(c: &mut Criterion) {
         );
     }
     g.finish();
+
+    // Data quality of one window as the quality job evaluates it: 10 models × 100 inputs (80
+    // numeric with 2,000 values in the window, every tenth with 2 % of them outside the
+    // baseline's range; 20 categorical), the built-in rules plus a completeness and an entropy
+    // rule, against a 7-day baseline of 50,000 values per input.
+    let mut g = c.benchmark_group("quality");
+    g.sample_size(20);
+    let models = quality_models();
+    let rules = {
+        let raw = flywheel::quality::rules::RawQuality {
+            rules: vec![
+                flywheel::quality::rules::RawRule {
+                    name: "complete".into(),
+                    check: "missing".into(),
+                    ..Default::default()
+                },
+                flywheel::quality::rules::RawRule {
+                    name: "diverse".into(),
+                    check: "entropy".into(),
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let mut errors = Vec::new();
+        raw.validate(Some(3600), &mut errors)
+            .expect("valid rules")
+            .rules
+    };
+    // What is timed finds what was planted: 8 out-of-range inputs per model, nothing else.
+    let found: usize = models
+        .iter()
+        .map(|(m, inputs)| {
+            flywheel::quality::evaluate(m, &rules, inputs, "rolling:7d")
+                .1
+                .violations_total
+        })
+        .sum();
+    assert_eq!(found, 80, "violations found by the benched evaluation");
+    g.bench_function("evaluate_10_models_x_100_features", |b| {
+        b.iter(|| {
+            models
+                .iter()
+                .map(|(m, inputs)| {
+                    flywheel::quality::evaluate(m, &rules, inputs, "rolling:7d")
+                        .1
+                        .violations_total
+                })
+                .sum::<usize>()
+        })
+    });
+    g.finish();
+}
+
+fn quality_models() -> Vec<(String, flywheel::quality::Inputs)> {
+    use flywheel::summary::delta::SeriesClass;
+    use flywheel::summary::FeatureSummary;
+    let mut rng = StdRng::seed_from_u64(11);
+    let norm = Normal::new(0.0, 1.0).expect("normal");
+    let plans = ["free", "pro", "team", "edu", "gov"];
+    (0..10)
+        .map(|m| {
+            let mut base = flywheel::drift::run::SummaryMap::new();
+            let mut cur = flywheel::drift::run::SummaryMap::new();
+            for f in 0..100 {
+                let (mut b, mut c) = (FeatureSummary::default(), FeatureSummary::default());
+                if f < 80 {
+                    let xs: Vec<f64> = (0..50_000).map(|_| norm.sample(&mut rng)).collect();
+                    b.add_numbers(&xs);
+                    let ys: Vec<f64> = (0..2_000)
+                        .map(|i| {
+                            if f % 10 == 0 && i % 50 == 0 {
+                                100.0
+                            } else {
+                                norm.sample(&mut rng)
+                            }
+                        })
+                        .collect();
+                    c.add_numbers(&ys);
+                } else {
+                    let pick = |rng: &mut StdRng| plans[rand::Rng::gen_range(rng, 0..plans.len())];
+                    let xs: Vec<&str> = (0..50_000).map(|_| pick(&mut rng)).collect();
+                    b.add_categories(&xs);
+                    let ys: Vec<&str> = (0..2_000).map(|_| pick(&mut rng)).collect();
+                    c.add_categories(&ys);
+                }
+                let key = (SeriesClass::Input, format!("f{f:03}"));
+                base.insert(key.clone(), b);
+                cur.insert(key, c);
+            }
+            let counts = (0..169)
+                .map(|h| flywheel::store::BucketCount {
+                    version: "v1".into(),
+                    event_type: flywheel::events::EventType::Interaction,
+                    bucket: h * 3600,
+                    n: 2_000,
+                    first_us: h * 3_600_000_000,
+                })
+                .collect();
+            let inputs = flywheel::quality::Inputs {
+                window: (168 * 3600, 169 * 3600),
+                bucket_secs: 3600,
+                current: cur,
+                baseline: std::sync::Arc::new(base),
+                counts,
+                week_ago: Vec::new(),
+                training: Default::default(),
+            };
+            (format!("model-{m}"), inputs)
+        })
+        .collect()
 }
 
 criterion_group!(benches, bench);
