@@ -539,6 +539,42 @@ mod tests {
     }
 
     #[test]
+    fn quality_rules_are_checked_element_by_element() {
+        let text = r#"
+[quality]
+window_secs = 3600
+[[quality.rules]]
+name = "price_range"
+check = "range"
+colour = "x"
+[[quality.rules]]
+name = "p2"
+check = "nope"
+limit = "high"
+"#;
+        let errs = check_text(text, Overrides::default())
+            .expect_err("config should be invalid")
+            .0;
+        let joined = errs.join("\n");
+        for key in [
+            "quality.rules[0].colour",
+            "quality.rules[1].limit",
+            "quality.rules[1].check",
+        ] {
+            assert!(joined.contains(key), "{key} not in {joined}");
+        }
+        assert_eq!(errs.len(), 3, "{joined}");
+        let ok = check_text(
+            "[[quality.rules]]\nname = \"complete\"\ncheck = \"missing\"\n",
+            Overrides::default(),
+        )
+        .expect("valid");
+        let rules = ok.quality.expect("enabled").rules;
+        assert!(rules.iter().any(|r| r.name == "complete"));
+        assert_eq!(rules.len(), 5, "the four built-in rules and one declared");
+    }
+
+    #[test]
     fn every_error_is_reported_at_once() {
         let text = r#"
 [server]

@@ -268,7 +268,15 @@ pub(super) fn parse_lenient(text: &str) -> (Option<RawConfig>, Vec<String>) {
     let mut errors = Vec::new();
     for (section, value) in table_ref {
         if let Some(items) = value.as_array() {
-            check_array(section, items, &mut table, &mut errors);
+            let probe_one = |v: toml::Value| {
+                let mut probe = toml::Table::new();
+                probe.insert(section.to_owned(), toml::Value::Array(vec![v]));
+                RawConfig::deserialize(toml::Value::Table(probe))
+            };
+            match check_array(section, items, &probe_one, &mut errors) {
+                Some(kept) => table.insert(section.clone(), toml::Value::Array(kept)),
+                None => table.remove(section),
+            };
             continue;
         }
         let Some(inner) = value.as_table() else {
@@ -284,6 +292,28 @@ pub(super) fn parse_lenient(text: &str) -> (Option<RawConfig>, Vec<String>) {
             continue;
         }
         for (key, v) in inner {
+            // An array of tables inside a section (`[[quality.rules]]`): element by element.
+            if let Some(items) = v
+                .as_array()
+                .filter(|a| !a.is_empty() && a.iter().all(toml::Value::is_table))
+            {
+                let probe_one = |item: toml::Value| {
+                    let mut one = toml::Table::new();
+                    one.insert(key.clone(), toml::Value::Array(vec![item]));
+                    let mut probe = toml::Table::new();
+                    probe.insert(section.clone(), toml::Value::Table(one));
+                    RawConfig::deserialize(toml::Value::Table(probe))
+                };
+                let label = format!("{section}.{key}");
+                let kept = check_array(&label, items, &probe_one, &mut errors);
+                if let Some(toml::Value::Table(t)) = table.get_mut(section) {
+                    match kept {
+                        Some(kept) => t.insert(key.clone(), toml::Value::Array(kept)),
+                        None => t.remove(key),
+                    };
+                }
+                continue;
+            }
             // Deserialize the section with this key alone: each key's problem is found on its own.
             let mut one = toml::Table::new();
             one.insert(key.clone(), v.clone());
@@ -306,28 +336,24 @@ pub(super) fn parse_lenient(text: &str) -> (Option<RawConfig>, Vec<String>) {
     }
 }
 
-/// An array of tables (`[[monitors]]`): each element's keys are checked on their own; bad keys
-/// are reported and left out, so that the rest of the element is still checked under its index.
+/// An array of tables (`[[monitors]]`, `[[quality.rules]]`) called `label`: each element's keys
+/// are checked on their own (`probe_one` deserializes a config holding that one element); bad
+/// keys are reported and left out, so that the rest of the element is still checked under its
+/// index. `None` when the array itself is of the wrong type (reported).
 fn check_array(
-    section: &str,
+    label: &str,
     items: &[toml::Value],
-    table: &mut toml::Table,
+    probe_one: &dyn Fn(toml::Value) -> Result<RawConfig, toml::de::Error>,
     errors: &mut Vec<String>,
-) {
-    let probe_one = |v: toml::Value| {
-        let mut probe = toml::Table::new();
-        probe.insert(section.to_owned(), toml::Value::Array(vec![v]));
-        RawConfig::deserialize(toml::Value::Table(probe))
-    };
+) -> Option<Vec<toml::Value>> {
     if let Err(e) = probe_one(toml::Value::Table(toml::Table::new())) {
-        errors.push(format!("{section}: {}", e.message().trim()));
-        table.remove(section);
-        return;
+        errors.push(format!("{label}: {}", e.message().trim()));
+        return None;
     }
     let mut kept = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let Some(inner) = item.as_table() else {
-            errors.push(format!("{section}[{i}]: expected a [[{section}]] table"));
+            errors.push(format!("{label}[{i}]: expected a [[{label}]] table"));
             kept.push(toml::Value::Table(toml::Table::new()));
             continue;
         };
@@ -336,11 +362,11 @@ fn check_array(
             let mut one = toml::Table::new();
             one.insert(key.clone(), v.clone());
             if let Err(e) = probe_one(toml::Value::Table(one)) {
-                errors.push(format!("{section}[{i}].{key}: {}", e.message().trim()));
+                errors.push(format!("{label}[{i}].{key}: {}", e.message().trim()));
                 good.remove(key);
             }
         }
         kept.push(toml::Value::Table(good));
     }
-    table.insert(section.to_owned(), toml::Value::Array(kept));
+    Some(kept)
 }
