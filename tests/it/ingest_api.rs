@@ -666,6 +666,7 @@ async fn a_full_queue_answers_503_with_retry_after_and_loses_nothing_accepted() 
                 c.health.enabled = false;
                 c.performance.enabled = false;
                 c.report.enabled = false;
+                c.quality.enabled = false;
             }),
             store: Some(Arc::new(store)),
             dir: Some(dir),
