@@ -91,6 +91,14 @@ async fn load_inputs(
             .series()
             .activity(model, from.div_euclid(86_400), end.div_euclid(86_400))
             .await?,
+        withdrawals: store
+            .series()
+            .activity(
+                &crate::summary::delta::withdrawal_key(model),
+                from.div_euclid(86_400),
+                end.div_euclid(86_400),
+            )
+            .await?,
     })
 }
 

@@ -36,6 +36,7 @@ pub struct HealthGauges {
     pub funnel_items: GaugeVec,
     pub hoarding: GaugeVec,
     pub consent_violations: GaugeVec,
+    pub withdrawn_after_training: GaugeVec,
     pub arc_state: GaugeVec,
     /// model → engagement metric labels currently exported.
     uplift_series: Mutex<HashMap<String, Vec<String>>>,
@@ -74,6 +75,7 @@ impl HealthGauges {
             funnel_items: g("flywheel_funnel_items", "Items per data-funnel stage over the lookback.", &["model", "stage"])?,
             hoarding: g("flywheel_hoarding_index_ratio", "Share of the data collected before the latest training cutoff that was never used in training.", &["model"])?,
             consent_violations: g("flywheel_training_consent_violations", "Items used in training without training consent (must be 0).", &["model"])?,
+            withdrawn_after_training: g("flywheel_consent_withdrawn_after_training_users", "Users who withdrew training consent after data of theirs collected before the latest training data cutoff (data already used in training whose consent was taken back), over the lookback.", &["model"])?,
             arc_state: g("flywheel_arc_state", "State of an arc of the flywheel: -1 insufficient data, 0 OK, 1 SLOWING, 2 PLATEAU, 3 REGRESSING.", &["model", "arc"])?,
             uplift_series: Mutex::new(HashMap::new()),
         })
@@ -169,6 +171,11 @@ impl HealthGauges {
             &g.consent_violations,
             &[&m],
             Some(h.funnel.training_consent_violations as f64),
+        );
+        set(
+            &g.withdrawn_after_training,
+            &[&m],
+            Some(h.funnel.withdrawn_after_training_users as f64),
         );
         for (arc, a) in &h.arcs {
             set(&g.arc_state, &[&m, arc], Some(state_code(a.state)));

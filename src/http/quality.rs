@@ -59,7 +59,9 @@ pub async fn quality(
         )));
     }
     let summary = crate::quality::summarise(&verdicts);
-    // The consent flags over the windows shown, and k-anonymity as of the newest health run.
+    // The consent flags over the time the windows span, and as of the newest health run the
+    // retention cohorts suppressed by k-anonymity and the withdrawals of training consent after
+    // the data was used.
     let consent = match (verdicts.first(), verdicts.last()) {
         (Some(a), Some(b)) => Some(
             crate::quality::job::consent_over(
@@ -84,7 +86,7 @@ pub async fn quality(
             ..Default::default()
         })
         .await?;
-    let k_anonymity = health.first().map(|r| {
+    let privacy = health.first().map(|r| {
         let cohorts = r.data["retention"]["weekly_cohorts"]
             .as_array()
             .cloned()
@@ -92,7 +94,9 @@ pub async fn quality(
         json!({
             "as_of": secs_rfc3339(r.window_end),
             "weekly_cohorts": cohorts.len(),
-            "suppressed": cohorts.iter().filter(|c| c["suppressed"] == true).count(),
+            "suppressed_cohorts": cohorts.iter().filter(|c| c["suppressed"] == true).count(),
+            "withdrawn_after_training_users": r.data["funnel"]["withdrawn_after_training_users"],
+            "withdrawn_after_training_user_days": r.data["funnel"]["withdrawn_after_training_user_days"],
         })
     });
     let windows: Vec<Value> = verdicts
@@ -110,7 +114,7 @@ pub async fn quality(
         "model": q.model,
         "summary": summary,
         "consent": consent,
-        "k_anonymity": k_anonymity,
+        "privacy": privacy,
         "windows": windows,
     })))
 }

@@ -200,10 +200,12 @@ fn markdown_section(m: &mut String, s: &ModelSection) {
     }
     let _ = writeln!(
         m,
-        "\nYield {}, hoarding index {}, training-consent violations {}.\n",
+        "\nYield {}, hoarding index {}, training-consent violations {}, withdrawals of training consent after the data was used: {} users ({} user-days).\n",
         pct(fu.yield_ratio),
         pct(fu.hoarding_index),
-        fu.training_consent_violations
+        fu.training_consent_violations,
+        fu.withdrawn_after_training_users,
+        fu.withdrawn_after_training_user_days
     );
     let _ = writeln!(m, "Charts: see the HTML report.\n");
 }
@@ -325,10 +327,12 @@ fn html_section(h: &mut String, s: &ModelSection) {
     }
     let _ = write!(
         h,
-        "</table>\n<p>Yield {}, hoarding index {}, training-consent violations {}.</p>\n",
+        "</table>\n<p>Yield {}, hoarding index {}, training-consent violations {}, withdrawals of training consent after the data was used: {} users ({} user-days).</p>\n",
         pct(fu.yield_ratio),
         pct(fu.hoarding_index),
-        fu.training_consent_violations
+        fu.training_consent_violations,
+        fu.withdrawn_after_training_users,
+        fu.withdrawn_after_training_user_days
     );
 }
 

@@ -106,6 +106,14 @@ pub struct VersionDelta {
     pub joint: HashMap<(i64, Vec<String>), CoMoments>,
 }
 
+/// The activity key under which a model's training-consent withdrawals are kept: (day, user)
+/// of every event sent with `consent.training = false`, stored, erased and expired with the
+/// activity itself. Model ids cannot hold the separator (control characters are rejected), so
+/// the key never names a model.
+pub fn withdrawal_key(model: &str) -> String {
+    format!("{model}\u{1f}consent:training=false")
+}
+
 /// The name of the training-consent series (class [`SeriesClass::Consent`]).
 pub const CONSENT_TRAINING: &str = "training";
 
@@ -124,7 +132,8 @@ pub struct Delta {
     pub models: HashMap<String, HashMap<String, VersionDelta>>,
     /// Evaluations and deploys, kept as small records (the validated events themselves).
     pub records: Vec<Event>,
-    /// model → (UTC day number, user key): who was active when, for retention.
+    /// model → (UTC day number, user key): who was active when, for retention; under
+    /// [`withdrawal_key`], who withdrew training consent when.
     pub activity: HashMap<String, HashSet<(i64, u64)>>,
     /// Category values that went to "other" because of the cap, in this delta.
     pub overflowed: u64,
@@ -188,6 +197,11 @@ impl Delta {
         let g = cols.group(&e.model.id, &e.model.version, bucket);
         if let Some(u) = e.user_key {
             cols.groups[g].activity.push((secs.div_euclid(86_400), u));
+            if e.consent_training == Some(false) {
+                cols.groups[g]
+                    .withdrawals
+                    .push((secs.div_euclid(86_400), u));
+            }
         }
         let rec = CountRec {
             n: 1,
@@ -326,6 +340,12 @@ impl Delta {
             if !gk.activity.is_empty() {
                 get_or_insert(&mut self.activity, gk.model).extend(gk.activity.iter().copied());
             }
+            if !gk.withdrawals.is_empty() {
+                self.activity
+                    .entry(withdrawal_key(gk.model))
+                    .or_default()
+                    .extend(gk.withdrawals.iter().copied());
+            }
             let vd = self.version(gk.model, gk.version);
             for (t, c) in EventType::ALL.iter().zip(&gk.counts) {
                 if let Some(c) = c {
@@ -447,6 +467,8 @@ struct GroupKey<'e> {
     bucket: i64,
     counts: [Option<CountRec>; EventType::ALL.len()],
     activity: Vec<(i64, u64)>,
+    /// (day, user) of events sent with `consent.training = false`.
+    withdrawals: Vec<(i64, u64)>,
     /// Columns of `score`, `confidence` and `label`, once made.
     prediction: Option<[usize; 4]>,
 }
@@ -486,6 +508,7 @@ impl<'e> Columns<'e> {
                     bucket,
                     counts: [None; EventType::ALL.len()],
                     activity: Vec::new(),
+                    withdrawals: Vec::new(),
                     prediction: None,
                 });
                 self.groups.len() - 1

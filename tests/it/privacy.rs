@@ -167,3 +167,75 @@ fn walk(p: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// A user who withdraws training consent after their data went into a training set is counted
+/// against that data (users and their active days before the cutoff), in `/v1/health` and
+/// `/v1/quality`; an erasure removes the withdrawal with the rest of the user.
+#[tokio::test]
+async fn a_withdrawal_after_training_is_counted_and_erased_with_the_user() {
+    let (app, _) = app().await;
+    let mut events = events();
+    // Training data cut off at the start of day 10; the model was evaluated on day 11.
+    events.push(json!({
+        "event_id": "eval-1", "event_type": "model_eval",
+        "occurred_at": ts(T0 + 11 * DAY), "model": {"id": "m", "version": "v2"},
+        "cycle": 1, "eval_set": {"id": "golden"},
+        "metrics": [{"name": "accuracy", "value": 0.7, "higher_is_better": true}],
+        "train_data": {"total_examples": 1000, "new_examples": 1000, "data_cutoff_at": ts(T0 + 10 * DAY)},
+    }));
+    // On day 15 two users take training consent back; one of them only joined on day 12.
+    for (i, id) in [ERASED[0], "late-joiner"].iter().enumerate() {
+        events.push(json!({
+            "event_id": format!("withdraw-{i}"), "event_type": "interaction",
+            "occurred_at": ts(T0 + 15 * DAY + 7_200), "model": {"id": "m", "version": "v1"},
+            "user_id": id, "consent": {"training": false},
+            "features": {"x": 1.0}, "prediction": {"score": 0.5},
+        }));
+    }
+    events.push(json!({
+        "event_id": "late-joiner-12", "event_type": "interaction",
+        "occurred_at": ts(T0 + 12 * DAY), "model": {"id": "m", "version": "v1"},
+        "user_id": "late-joiner", "features": {"x": 1.0}, "prediction": {"score": 0.5},
+    }));
+    // The days of ERASED[0] (user 7, joined on day 0) before the cutoff.
+    let days_before: u64 = events
+        .iter()
+        .filter(|e| e["user_id"] == ERASED[0] && e["event_type"] == "interaction")
+        .filter_map(|e| e["occurred_at"].as_str())
+        .filter_map(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .filter(|t| t.timestamp() < T0 + 10 * DAY)
+        .map(|t| (t.timestamp() - T0) / DAY)
+        .collect::<std::collections::BTreeSet<i64>>()
+        .len() as u64;
+    assert!(days_before > 0);
+    retention(&app, &events).await;
+    let (_, h) = app.get_json("/v1/health?model=m").await;
+    assert_eq!(
+        h["funnel"]["withdrawn_after_training_users"], 1,
+        "{}",
+        h["funnel"]
+    );
+    assert_eq!(
+        h["funnel"]["withdrawn_after_training_user_days"].as_u64(),
+        Some(days_before),
+        "{}",
+        h["funnel"]
+    );
+    let (_, q) = app.get_json("/v1/quality?model=m").await;
+    assert_eq!(q["privacy"]["withdrawn_after_training_users"], 1, "{q}");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("flywheel_consent_withdrawn_after_training_users{model=\"m\"} 1"),
+        "{metrics}"
+    );
+    // Erasing the user removes their withdrawal too.
+    delete(&app, ERASED[0]).await;
+    retention_now(&app).await;
+    let (_, h) = app.get_json("/v1/health?model=m").await;
+    assert_eq!(
+        h["funnel"]["withdrawn_after_training_users"], 0,
+        "{}",
+        h["funnel"]
+    );
+    app.stop().await;
+}

@@ -45,6 +45,9 @@ pub(super) fn funnel(inp: &Inputs) -> Funnel {
             .sum();
         (before > 0).then(|| 1.0 - st(Stage::UsedInTraining).min(before) as f64 / before as f64)
     });
+    let (withdrawn_users, withdrawn_days) = data_cutoff
+        .map(|cut| withdrawn_after_training(inp, cut.div_euclid(86_400)))
+        .unwrap_or((0, 0));
     let mut top_failure_reasons: Vec<(String, u64)> = failures.into_iter().collect();
     top_failure_reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     top_failure_reasons.truncate(5);
@@ -68,6 +71,26 @@ pub(super) fn funnel(inp: &Inputs) -> Funnel {
         hoarding_index,
         data_cutoff,
         training_consent_violations: violations,
+        withdrawn_after_training_users: withdrawn_users,
+        withdrawn_after_training_user_days: withdrawn_days,
         top_failure_reasons,
     }
+}
+
+/// Users whose first withdrawal of training consent came after days of theirs that lie before
+/// the training data cutoff (day `cut_day`, exclusive), and how many such days.
+fn withdrawn_after_training(inp: &Inputs, cut_day: i64) -> (u64, u64) {
+    let mut first: BTreeMap<u64, i64> = BTreeMap::new();
+    for &(d, u) in &inp.withdrawals {
+        first.entry(u).and_modify(|x| *x = (*x).min(d)).or_insert(d);
+    }
+    let mut days: BTreeMap<u64, u64> = BTreeMap::new();
+    for &(d, u) in &inp.activity {
+        if let Some(&w) = first.get(&u) {
+            if d < cut_day && d < w {
+                *days.entry(u).or_insert(0) += 1;
+            }
+        }
+    }
+    (days.len() as u64, days.values().sum())
 }

@@ -160,6 +160,8 @@ pub struct Inputs {
     pub deploys: Vec<Event>,
     /// (day number, user) pairs over the lookback.
     pub activity: Vec<(i64, u64)>,
+    /// (day number, user) of events sent with `consent.training = false`, over the lookback.
+    pub withdrawals: Vec<(i64, u64)>,
     /// Model performance as of `end`, when outcomes were sent and the performance job is on.
     pub performance: Option<crate::performance::Performance>,
 }
@@ -303,6 +305,12 @@ pub struct Funnel {
     #[serde(serialize_with = "crate::clock::serde_as::opt_secs")]
     pub data_cutoff: Option<i64>,
     pub training_consent_violations: u64,
+    /// Users who withdrew training consent (`consent.training = false`) after some of their
+    /// data had been collected before the latest training data cutoff, and their active days
+    /// before that cutoff and before the withdrawal: data already used in training whose consent
+    /// was taken back.
+    pub withdrawn_after_training_users: u64,
+    pub withdrawn_after_training_user_days: u64,
     pub top_failure_reasons: Vec<(String, u64)>,
 }
 
@@ -462,6 +470,42 @@ mod tests {
             "{}",
             h.verdict
         );
+    }
+
+    #[test]
+    fn a_withdrawal_after_data_went_into_training_is_counted_against_that_data() {
+        // Training data cut off at the start of day 7.
+        let evals = vec![eval(1, 8, "A", 0.5, true, 7)];
+        let activity = vec![
+            // User 1: days 2 and 3 before the cutoff, day 9 after; withdrew on day 10.
+            (2, 1),
+            (3, 1),
+            (9, 1),
+            // User 2 withdrew on day 1, before any of their data was collected.
+            (2, 2),
+            // User 3: only after the cutoff (day 8), withdrew on day 9.
+            (8, 3),
+            // User 4 never withdrew.
+            (5, 4),
+        ];
+        let withdrawals = vec![(10, 1), (12, 1), (1, 2), (9, 3)];
+        let inp = Inputs {
+            end: 20 * DAY,
+            evals,
+            activity,
+            withdrawals,
+            ..Default::default()
+        };
+        let h = compute("m", &HealthConfig::default(), &inp);
+        assert_eq!(h.funnel.withdrawn_after_training_users, 1);
+        assert_eq!(h.funnel.withdrawn_after_training_user_days, 2);
+        // Without a training cutoff nothing is known to have been used.
+        let inp = Inputs {
+            evals: Vec::new(),
+            ..inp
+        };
+        let h = compute("m", &HealthConfig::default(), &inp);
+        assert_eq!(h.funnel.withdrawn_after_training_users, 0);
     }
 
     #[test]
