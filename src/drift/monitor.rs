@@ -239,6 +239,39 @@ fn parse_method(key: &str, s: &str, errors: &mut Vec<String>) -> Option<Method> 
     }
 }
 
+/// The schedule, window width and baseline of a job that compares windows with a baseline (a
+/// drift monitor, the quality job), checked under `key`: `[schedule, baseline]` as written.
+pub fn check_windowed(
+    key: &str,
+    [schedule, baseline]: [&str; 2],
+    window_secs: u64,
+    bucket_secs: Option<i64>,
+    errors: &mut Vec<String>,
+) -> (Option<CronSchedule>, i64, Option<BaselineSpec>) {
+    let schedule = match CronSchedule::parse(schedule) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            errors.push(format!("{key}.schedule: {e}"));
+            None
+        }
+    };
+    let window = window_secs as i64;
+    if window <= 0 || bucket_secs.is_some_and(|b| window % b != 0) {
+        errors.push(format!(
+            "{key}.window_secs: {window_secs} must be a positive multiple of ingest.bucket_secs ({})",
+            bucket_secs.unwrap_or(0)
+        ));
+    }
+    let baseline = match BaselineSpec::parse(baseline) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            errors.push(format!("{key}.baseline: {e}"));
+            None
+        }
+    };
+    (schedule, window, baseline)
+}
+
 impl RawMonitor {
     /// Check every field; problems are pushed to `errors` under `key` (e.g. `monitors[0]`).
     /// `bucket_secs` is `None` when the bucket width is itself invalid (reported elsewhere).
@@ -295,28 +328,13 @@ impl RawMonitor {
         if self.watch.is_empty() {
             errors.push(format!("{key}.watch: must watch something"));
         }
-        let schedule = match CronSchedule::parse(&self.schedule) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                errors.push(format!("{key}.schedule: {e}"));
-                None
-            }
-        };
-        let window = self.window_secs as i64;
-        if window <= 0 || bucket_secs.is_some_and(|b| window % b != 0) {
-            errors.push(format!(
-                "{key}.window_secs: {} must be a positive multiple of ingest.bucket_secs ({})",
-                self.window_secs,
-                bucket_secs.unwrap_or(0)
-            ));
-        }
-        let baseline = match BaselineSpec::parse(&self.baseline) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                errors.push(format!("{key}.baseline: {e}"));
-                None
-            }
-        };
+        let (schedule, window, baseline) = check_windowed(
+            key,
+            [&self.schedule, &self.baseline],
+            self.window_secs,
+            bucket_secs,
+            errors,
+        );
         let method = parse_method(&format!("{key}.method"), &self.method, errors);
         let methods = self
             .methods

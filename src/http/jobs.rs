@@ -426,12 +426,7 @@ pub async fn health_history(
     State(state): State<AppState>,
     Query(q): Query<HealthHistoryQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let from = q
-        .from
-        .as_deref()
-        .map(|s| parse_time("from", s))
-        .transpose()?;
-    let to = q.to.as_deref().map(|s| parse_time("to", s)).transpose()?;
+    let (from, to) = super::read::parse_range(q.from.as_deref(), q.to.as_deref())?;
     let rows = state
         .store
         .jobs()

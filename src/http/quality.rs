@@ -3,7 +3,7 @@
 //! `from` and `to`, the newest 168 windows (a week of hourly windows).
 
 use super::jobs::secs_rfc3339;
-use super::read::parse_time;
+use super::read::parse_range;
 use super::{ApiError, AppState};
 use axum::extract::{Query, State};
 use axum::Json;
@@ -25,21 +25,7 @@ pub async fn quality(
     State(state): State<AppState>,
     Query(q): Query<QualityQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let from = q
-        .from
-        .as_deref()
-        .map(|s| parse_time("from", s))
-        .transpose()?;
-    let to = q.to.as_deref().map(|s| parse_time("to", s)).transpose()?;
-    if let (Some(a), Some(b)) = (from, to) {
-        if a >= b {
-            return Err(ApiError::bad_request(format!(
-                "from ({}) must be before to ({})",
-                secs_rfc3339(a),
-                secs_rfc3339(b)
-            )));
-        }
-    }
+    let (from, to) = parse_range(q.from.as_deref(), q.to.as_deref())?;
     let latest = (from.is_none() && to.is_none()).then_some(DEFAULT_WINDOWS);
     let verdicts = crate::quality::job::verdicts(state.store.as_ref(), &q.model, from, to, latest)
         .await

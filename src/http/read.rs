@@ -187,6 +187,25 @@ pub struct FeaturesResponse {
     pub features: Vec<FeatureInfo>,
 }
 
+/// Optional `from` and `to` query parameters (RFC 3339), `from` before `to` when both are given.
+pub(super) fn parse_range(
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(Option<i64>, Option<i64>), ApiError> {
+    let from = from.map(|s| parse_time("from", s)).transpose()?;
+    let to = to.map(|s| parse_time("to", s)).transpose()?;
+    if let (Some(a), Some(b)) = (from, to) {
+        if a >= b {
+            return Err(ApiError::bad_request(format!(
+                "from ({}) must be before to ({})",
+                rfc3339_us(a.saturating_mul(1_000_000)),
+                rfc3339_us(b.saturating_mul(1_000_000))
+            )));
+        }
+    }
+    Ok((from, to))
+}
+
 pub(super) fn parse_time(field: &str, s: &str) -> Result<i64, ApiError> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp())

@@ -319,6 +319,16 @@ fn eval(rule: &Rule, status: Status, value: Option<f64>, n: u64, message: String
     }
 }
 
+/// An evaluation with a figure: violated or passed.
+fn judged(rule: &Rule, violated: bool, value: f64, n: u64, message: String) -> Evaluation {
+    let status = if violated {
+        Status::Violated
+    } else {
+        Status::Pass
+    };
+    eval(rule, status, Some(value), n, message)
+}
+
 fn not_evaluated(rule: &Rule, n: u64, why: impl Into<String>) -> Evaluation {
     eval(rule, Status::NotEvaluated, None, n, why.into())
 }
@@ -332,15 +342,10 @@ fn share_check(rule: &Rule, part: u64, of: u64, what: &str) -> Evaluation {
         );
     }
     let share = part as f64 / of as f64;
-    let status = if share > rule.limit {
-        Status::Violated
-    } else {
-        Status::Pass
-    };
-    eval(
+    judged(
         rule,
-        status,
-        Some(share),
+        share > rule.limit,
+        share,
         of,
         format!(
             "{:.2} % of {of} values {what} (limit {:.2} %)",
@@ -456,15 +461,10 @@ fn range(rule: &Rule, cur: &FeatureSummary, base: Option<&FeatureSummary>) -> Ev
         );
     }
     let share = share_outside(cur, lo, hi);
-    let status = if share > rule.limit {
-        Status::Violated
-    } else {
-        Status::Pass
-    };
-    eval(
+    judged(
         rule,
-        status,
-        Some(share),
+        share > rule.limit,
+        share,
         n,
         format!(
             "{:.2} % of {n} numbers outside [{lo}, {hi}] ({whence}; the window's range is [{}, {}]; limit {:.2} %)",
@@ -522,11 +522,6 @@ fn categories(rule: &Rule, cur: &FeatureSummary, base: Option<&FeatureSummary>) 
     unseen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let part: u64 = unseen.iter().map(|u| u.1).sum();
     let share = part as f64 / n as f64;
-    let status = if share > rule.limit {
-        Status::Violated
-    } else {
-        Status::Pass
-    };
     let top: Vec<String> = unseen
         .iter()
         .take(3)
@@ -537,10 +532,10 @@ fn categories(rule: &Rule, cur: &FeatureSummary, base: Option<&FeatureSummary>) 
     } else {
         "never seen in the baseline"
     };
-    eval(
+    judged(
         rule,
-        status,
-        Some(share),
+        share > rule.limit,
+        share,
         n,
         format!(
             "{:.2} % of {n} values in categories {whence}{} (limit {:.2} %)",
@@ -669,15 +664,10 @@ fn entropy(rule: &Rule, cur: &FeatureSummary, base: Option<&FeatureSummary>) -> 
         return not_evaluated(rule, n, "the baseline has a single category");
     }
     let ratio = hc / hb;
-    let status = if ratio < rule.limit {
-        Status::Violated
-    } else {
-        Status::Pass
-    };
-    eval(
+    judged(
         rule,
-        status,
-        Some(ratio),
+        ratio < rule.limit,
+        ratio,
         n,
         format!(
             "entropy {hc:.3} nats against {hb:.3} in the baseline: {:.0} % (limit {:.0} %)",
@@ -710,15 +700,10 @@ fn coverage(rule: &Rule, cur: &FeatureSummary, base: Option<&FeatureSummary>) ->
         .filter(|k| cur.categories.counts.get(*k).copied().unwrap_or(0) == 0)
         .collect();
     let share = 1.0 - missing.len() as f64 / common.len() as f64;
-    let status = if share < rule.limit {
-        Status::Violated
-    } else {
-        Status::Pass
-    };
-    eval(
+    judged(
         rule,
-        status,
-        Some(share),
+        share < rule.limit,
+        share,
         n,
         format!(
             "{} of the baseline's {} common categories seen{} (limit {:.0} %)",
@@ -756,15 +741,10 @@ fn freshness(rule: &Rule, inputs: &Inputs, out: &mut Vec<Evaluation>) {
             None => not_evaluated(rule, 0, format!("no {} events in the lookback", t.as_str())),
             Some(last) => {
                 let silence = (end - last.min(end)) as f64;
-                let status = if silence > rule.limit {
-                    Status::Violated
-                } else {
-                    Status::Pass
-                };
-                eval(
+                judged(
                     rule,
-                    status,
-                    Some(silence),
+                    silence > rule.limit,
+                    silence,
                     0,
                     format!(
                         "no {} events for {:.1} h (limit {:.1} h)",
@@ -815,15 +795,10 @@ fn volume(rule: &Rule, inputs: &Inputs, out: &mut Vec<Evaluation>) {
         } else {
             let ratio = now as f64 / before as f64;
             let p = poisson_two_sided(now, before as f64);
-            let status = if (ratio < rule.limit || ratio > 1.0 / rule.limit) && p < 0.001 {
-                Status::Violated
-            } else {
-                Status::Pass
-            };
-            eval(
+            judged(
                 rule,
-                status,
-                Some(ratio),
+                (ratio < rule.limit || ratio > 1.0 / rule.limit) && p < 0.001,
+                ratio,
                 now,
                 format!(
                     "{now} {} events against {before} a week before: {:.0} % (Poisson p = {p:.2e}; bounds {:.0} %–{:.0} %)",
@@ -894,15 +869,10 @@ fn representativeness(rule: &Rule, inputs: &Inputs) -> Evaluation {
     } else {
         let score = 1.0 - distances.iter().map(|d| d.0).sum::<f64>() / distances.len() as f64;
         distances.sort_by(|a, b| b.0.total_cmp(&a.0));
-        let status = if score < rule.limit {
-            Status::Violated
-        } else {
-            Status::Pass
-        };
-        eval(
+        judged(
             rule,
-            status,
-            Some(score),
+            score < rule.limit,
+            score,
             n,
             format!(
                 "representativeness {score:.3} of dataset {name:?} over {} features (limit {:.2}); least alike: {}",

@@ -412,28 +412,13 @@ impl RawQuality {
     /// bucket width is itself invalid (reported elsewhere). `None` when disabled or invalid.
     pub fn validate(&self, bucket_secs: Option<i64>, errors: &mut Vec<String>) -> Option<Quality> {
         let before = errors.len();
-        let schedule = match CronSchedule::parse(&self.schedule) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                errors.push(format!("quality.schedule: {e}"));
-                None
-            }
-        };
-        let window = self.window_secs as i64;
-        if window <= 0 || bucket_secs.is_some_and(|b| window % b != 0) {
-            errors.push(format!(
-                "quality.window_secs: {} must be a positive multiple of ingest.bucket_secs ({})",
-                self.window_secs,
-                bucket_secs.unwrap_or(0)
-            ));
-        }
-        let baseline = match BaselineSpec::parse(&self.baseline) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                errors.push(format!("quality.baseline: {e}"));
-                None
-            }
-        };
+        let (schedule, window, baseline) = crate::drift::monitor::check_windowed(
+            "quality",
+            [&self.schedule, &self.baseline],
+            self.window_secs,
+            bucket_secs,
+            errors,
+        );
         let mut raw: Vec<(String, RawRule)> = Vec::new();
         if self.default_rules {
             for r in default_rules() {
