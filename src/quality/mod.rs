@@ -402,7 +402,8 @@ fn feature_check(
     })
 }
 
-/// Share of the summary's numbers outside `[lo, hi]`, from its sketch.
+/// Share of the summary's numbers outside `[lo, hi]`, from its sketch, and never below what the
+/// exact min and max prove (one value below `lo`, one above `hi`).
 pub fn share_outside(s: &FeatureSummary, lo: f64, hi: f64) -> f64 {
     let n = s.moments.n;
     if n == 0 || (s.min >= lo && s.max <= hi) {
@@ -415,11 +416,15 @@ pub fn share_outside(s: &FeatureSummary, lo: f64, hi: f64) -> f64 {
         .filter(|(x, _)| *x < lo || *x > hi)
         .map(|(_, w)| w)
         .sum();
-    if total == 0 {
+    // The exact min and max bound the count from below: a compacted sketch may have dropped a
+    // lone outlier, the extremes never do.
+    let certain = u64::from(s.min < lo) + u64::from(s.max > hi);
+    let estimate = if total == 0 {
         0.0
     } else {
         out as f64 / total as f64
-    }
+    };
+    estimate.max(certain as f64 / n as f64)
 }
 
 /// Values a baseline needs before its range or categories are a reference for `rule`: at least

@@ -423,3 +423,57 @@ fn a_short_baseline_is_no_reference_range_yet() {
     let e = evals.iter().find(|e| e.rule == "declared").expect("listed");
     assert_eq!(e.status, Status::Violated);
 }
+
+#[test]
+fn score_ranges_and_segment_coverage_are_declared_rules_like_any_other() {
+    let declared = rules(vec![
+        RawRule {
+            name: "score_in_unit".into(),
+            check: "range".into(),
+            class: "predictions".into(),
+            features: vec!["score".into()],
+            min: Some(0.0),
+            max: Some(1.0),
+            limit: Some(0.0),
+            ..Default::default()
+        },
+        RawRule {
+            name: "countries_covered".into(),
+            check: "coverage".into(),
+            class: "segments".into(),
+            features: vec!["country".into()],
+            limit: Some(0.8),
+            ..Default::default()
+        },
+    ]);
+    let mut inputs = stationary();
+    let score = (SeriesClass::Prediction, "score".to_owned());
+    let country = (SeriesClass::Segment, "country".to_owned());
+    let countries = ["DE", "FR", "IT", "ES", "BR"];
+    let mut base = (*inputs.baseline).clone();
+    base.insert(country.clone(), cats((0..5000).map(|i| countries[i % 5])));
+    inputs.baseline = Arc::new(base);
+    // One score of 1.5 in 1,000, and two of the five countries gone.
+    inputs.current.insert(
+        score,
+        numbers((0..1000).map(|i| if i == 0 { 1.5 } else { f64::from(i) / 1000.0 })),
+    );
+    inputs
+        .current
+        .insert(country, cats((0..1000).map(|i| countries[i % 3])));
+    let (evals, v) = evaluate("m", &declared, &inputs, "rolling:7d");
+    let s = violated(&evals, "score_in_unit");
+    assert_eq!(s.len(), 1, "{evals:#?}");
+    assert_eq!(s[0].class.as_deref(), Some("prediction"));
+    assert!((s[0].value.expect("share") - 0.001).abs() < 1e-12);
+    let c = violated(&evals, "countries_covered");
+    assert_eq!(c.len(), 1, "{evals:#?}");
+    assert!((c[0].value.expect("share") - 0.6).abs() < 1e-12);
+    assert!(c[0].message.contains("\"BR\""), "{}", c[0].message);
+    assert_eq!(v.verdict, Grade::Fail);
+    // The inputs are not touched by rules on other classes.
+    assert!(evals
+        .iter()
+        .filter(|e| e.rule == "score_in_unit" || e.rule == "countries_covered")
+        .all(|e| e.class.as_deref() != Some("input")));
+}
