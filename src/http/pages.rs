@@ -121,7 +121,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Html<String>, ApiEr
     if models.is_empty() {
         h.push_str("<p>No events yet: <code>POST /v1/events</code> (see README.md), or run <code>flywheel demo</code>.</p>\n");
     } else {
-        h.push_str("<table><tr><th>model</th><th>events</th><th>input</th><th>learning</th><th>output</th><th>loop</th><th>verdict</th></tr>\n");
+        h.push_str("<table><tr><th>model</th><th>events</th><th>input</th><th>learning</th><th>output</th><th>loop</th><th>data quality</th><th>verdict</th></tr>\n");
         for m in &models {
             let n: u64 = counts
                 .iter()
@@ -153,6 +153,41 @@ pub async fn status(State(state): State<AppState>) -> Result<Html<String>, ApiEr
                 let why = d["arcs"][arc]["why"].as_str().unwrap_or("");
                 let _ = write!(h, "<td class=\"{st}\" title=\"{}\">{st}</td>", esc(why));
             }
+            // The newest quality window: its verdict and the rules that failed.
+            let quality = state
+                .store
+                .jobs()
+                .results(&ResultQuery {
+                    job_prefix: Some(crate::quality::job::JOB_NAME.into()),
+                    model: Some(m.clone()),
+                    subject: Some(crate::quality::job::VERDICT.into()),
+                    latest: Some(1),
+                    ..Default::default()
+                })
+                .await?;
+            let (grade, failed) = quality
+                .first()
+                .map_or(("–".to_owned(), String::new()), |r| {
+                    let rules: Vec<&str> = r.data["failed_rules"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    (
+                        r.data["verdict"].as_str().unwrap_or("–").to_owned(),
+                        rules.join(", "),
+                    )
+                });
+            let _ = write!(
+                h,
+                "<td><a href=\"/v1/quality?model={}\">{}</a>{}</td>",
+                esc(m),
+                esc(&grade),
+                if failed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", esc(&failed))
+                }
+            );
             let _ = writeln!(
                 h,
                 "<td>{}</td></tr>",

@@ -368,6 +368,8 @@ async fn the_demo_feeds_the_dashboards_the_report_and_the_status_page() {
         "recs",
         "Scheduled tasks",
         "drift:inputs",
+        "<th>data quality</th>",
+        "/v1/quality?model=recs",
         "Weekly reports",
         "/metrics",
     ] {
