@@ -4,7 +4,9 @@
 //! Results (job `quality`, per model and window):
 //! * subject `_verdict`: the [`Verdict`] (pass / warn / fail, the rules that failed, tallies);
 //! * subject `_model`: the model-level evaluations (freshness, volume, representativeness);
-//! * subject `<class>/<feature>`: that feature's evaluations, one per rule that covers it.
+//! * subject `<class>/<feature>`: that feature's evaluations, one per rule that covers it, for
+//!   the features with a violation or an undecided rule (passing features are counted in the
+//!   verdict's tallies).
 //!
 //! A run is a pure function of the stored summaries and counts, so rerunning a past window
 //! reproduces its stored result.
@@ -161,8 +163,13 @@ fn rows(
         VERDICT.to_owned(),
         serde_json::to_value(verdict).unwrap_or_default(),
     )];
+    // Passing features are counted in the verdict's tallies; a row is kept for each feature
+    // with something to look at (a violation, or a rule that could not decide), which keeps
+    // the steady state to one or two rows per model and window instead of one per feature.
     for (subject, evals) in by_subject {
-        out.push(row(subject, serde_json::json!({ "evaluations": evals })));
+        if evals.iter().any(|e| e.status != super::Status::Pass) {
+            out.push(row(subject, serde_json::json!({ "evaluations": evals })));
+        }
     }
     out
 }
@@ -296,4 +303,52 @@ pub async fn consent_over(
         }
     }
     Ok(super::consent_share(&m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quality::rules::Severity;
+    use crate::quality::{Grade, Status};
+
+    fn e(feature: &str, status: Status) -> Evaluation {
+        Evaluation {
+            rule: "r".into(),
+            check: Check::Range,
+            severity: Severity::Warn,
+            class: Some("input".into()),
+            feature: Some(feature.into()),
+            status,
+            value: Some(0.0),
+            limit: 0.01,
+            n: 100,
+            message: String::new(),
+        }
+    }
+
+    #[test]
+    fn passing_features_are_tallied_not_stored_one_by_one() {
+        let verdict = Verdict {
+            verdict: Grade::Warn,
+            failed_rules: vec!["r".into()],
+            rules: Vec::new(),
+            violations: Vec::new(),
+            violations_total: 1,
+            interactions: 100,
+            features_per_event: None,
+            features_per_event_baseline: None,
+            baseline: "rolling:7d".into(),
+        };
+        let evals = vec![
+            e("a", Status::Pass),
+            e("b", Status::Violated),
+            e("c", Status::NotEvaluated),
+            e("d", Status::Pass),
+        ];
+        let subjects: Vec<String> = rows("m", (0, 3600), evals, &verdict)
+            .into_iter()
+            .map(|r| r.subject)
+            .collect();
+        assert_eq!(subjects, [VERDICT, "input/b", "input/c"]);
+    }
 }
