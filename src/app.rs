@@ -31,6 +31,45 @@ pub struct App {
     _lock: std::fs::File,
 }
 
+/// The per-segment summaries `ingest.segment_keys` asks for, seeded with each model's most
+/// frequent values of every key over the last week (so that a restart keeps the same values);
+/// `None` when no key is configured.
+async fn segment_plan(
+    store: &dyn Store,
+    i: &crate::config::RawIngest,
+    now: i64,
+) -> anyhow::Result<Option<Arc<crate::summary::delta::SegmentPlan>>> {
+    use crate::summary::delta::{SegmentPlan, SeriesClass};
+    if i.segment_keys.is_empty() {
+        return Ok(None);
+    }
+    let plan = SegmentPlan::new(i.segment_keys.clone(), i.segment_values, i.segment_features);
+    for model in crate::store::models_before(store, i64::MAX).await? {
+        let rows = store
+            .series()
+            .summaries(
+                &model,
+                Some(SeriesClass::Segment),
+                now - 7 * 86_400,
+                now + 1,
+            )
+            .await?;
+        for key in &i.segment_keys {
+            let mut counts: std::collections::HashMap<&str, u64> = Default::default();
+            for r in rows.iter().filter(|r| &r.name == key) {
+                for (v, n) in &r.summary.categories.counts {
+                    *counts.entry(v.as_str()).or_insert(0) += n;
+                }
+            }
+            let mut top: Vec<(&str, u64)> = counts.into_iter().collect();
+            top.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            let values: Vec<String> = top.iter().map(|(v, _)| (*v).to_owned()).collect();
+            plan.seed(&model, key, &values);
+        }
+    }
+    Ok(Some(Arc::new(plan)))
+}
+
 /// Build every scheduled job of `config`. `ingest` (when the service runs) is flushed before
 /// each run so that a run sees every acknowledged event; `alerts` (when the service runs) hears
 /// the findings of the drift and health jobs.
@@ -256,10 +295,14 @@ impl App {
         }
         let metrics = Arc::new(Metrics::new().context("cannot register metrics")?);
         let i = &config.ingest;
+        let segments = segment_plan(store.as_ref(), i, clock.now().secs())
+            .await
+            .context("cannot read the segment values of the last week")?;
         let settings = IngestSettings {
             bucket_secs: i.bucket_secs,
             sketch_k: i.sketch_k,
             joint_features: i.joint_features,
+            segments,
             category_cap: i.max_categories_per_feature,
             dedup_horizon_secs: i.dedup_horizon_secs as i64,
             checkpoint_interval: config.checkpoint_interval,

@@ -317,6 +317,24 @@ impl RawConfig {
                 i.bucket_secs
             ));
         }
+        if !(1..=64).contains(&i.segment_values) {
+            errors.push(format!(
+                "ingest.segment_values: {} must be between 1 and 64",
+                i.segment_values
+            ));
+        }
+        if !(1..=32).contains(&i.segment_features) {
+            errors.push(format!(
+                "ingest.segment_features: {} must be between 1 and 32",
+                i.segment_features
+            ));
+        }
+        if i.segment_keys.len() > 8 || i.segment_keys.iter().any(|k| k.is_empty()) {
+            errors.push(format!(
+                "ingest.segment_keys: {:?}: at most 8 non-empty keys",
+                i.segment_keys
+            ));
+        }
         if i.joint_features == 1 || i.joint_features > MAX_JOINT_FEATURES {
             errors.push(format!(
                 "ingest.joint_features: {} must be 0 (off) or between 2 and {MAX_JOINT_FEATURES}",

@@ -195,6 +195,12 @@ pub struct RawIngest {
     pub bucket_secs: i64,
     pub sketch_k: u16,
     pub joint_features: usize,
+    /// Segment keys whose values get input summaries of their own (per-segment drift).
+    pub segment_keys: Vec<String>,
+    /// Values tracked per model and segment key; the rest are summarised as "(other)".
+    pub segment_values: usize,
+    /// Inputs per interaction summarised per segment: the first this many, in name order.
+    pub segment_features: usize,
 }
 
 impl Default for RawIngest {
@@ -212,6 +218,9 @@ impl Default for RawIngest {
             bucket_secs: 3600,
             sketch_k: crate::summary::kll::DEFAULT_K,
             joint_features: crate::summary::delta::DEFAULT_JOINT_FEATURES,
+            segment_keys: Vec::new(),
+            segment_values: 8,
+            segment_features: 8,
         }
     }
 }

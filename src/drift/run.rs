@@ -11,8 +11,9 @@
 //! Results (job `drift:<monitor>`, one per model and window):
 //! * subject `<class>/<feature>` (e.g. `input/age`): the feature's [`ColumnReport`] plus its
 //!   class, whether it is alerting (drifted in ≥ N of the last M windows) and the window count;
-//! * subject `_dataset`: the share of drifted features, the dataset decision and the top
-//!   drifted features by effect.
+//! * subject `_dataset`: the share of drifted features, the dataset decision, the top
+//!   drifted features by effect and, with `ingest.segment_keys`, the inputs decided within each
+//!   tracked segment, the segments where drift concentrates first.
 //!
 //! A run is a pure function of the stored summaries and the results of the previous windows, so
 //! rerunning a past window reproduces its stored result.
@@ -175,6 +176,103 @@ pub struct DatasetResult {
     /// How the numeric inputs move together (absent when the monitor does not compare them).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multivariate: Option<WindowMultivariate>,
+    /// The inputs decided within each tracked segment (`ingest.segment_keys`), the segments
+    /// where drift concentrates first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<SegmentDrift>,
+}
+
+/// One segment's inputs in a window against the same segment in the baseline.
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct SegmentDrift {
+    pub key: String,
+    pub value: String,
+    /// Interactions of the segment in the window, and their share among the key's.
+    pub n: u64,
+    pub share: f64,
+    /// Inputs decided (not `insufficient_data`) and drifted.
+    pub decided: usize,
+    pub drifted: usize,
+    /// The drifted inputs, largest score first.
+    pub drifted_features: Vec<String>,
+    pub largest_score: Option<f64>,
+}
+
+/// The inputs of each tracked segment decided against the same segment in the baseline (the
+/// monitor's options, its input features only), ranked: most drifted inputs first, then the
+/// largest score. Segments with fewer than `min_samples` interactions on either side are left
+/// out. Pure.
+pub fn segment_drift(
+    monitor: &Monitor,
+    baseline: &SummaryMap,
+    current: &SummaryMap,
+) -> Vec<SegmentDrift> {
+    use crate::summary::delta::parse_segment_series_name;
+    type BySegment = BTreeMap<(String, String), SummaryMap>;
+    let split = |m: &SummaryMap| -> BySegment {
+        let mut out = BySegment::new();
+        for ((class, name), s) in m {
+            if *class != SeriesClass::SegmentInput {
+                continue;
+            }
+            if let Some((k, v, f)) = parse_segment_series_name(name) {
+                out.entry((k.to_owned(), v.to_owned()))
+                    .or_default()
+                    .insert((SeriesClass::Input, f.to_owned()), s.clone());
+            }
+        }
+        out
+    };
+    let (base, cur) = (split(baseline), split(current));
+    let volume = |m: &SummaryMap| m.values().map(FeatureSummary::total).max().unwrap_or(0);
+    let mut key_totals: BTreeMap<&str, u64> = BTreeMap::new();
+    for ((k, _), m) in &cur {
+        *key_totals.entry(k.as_str()).or_insert(0) += volume(m);
+    }
+    let mut inputs_only = monitor.clone();
+    inputs_only.classes = vec![SeriesClass::Input];
+    let min = monitor.options.min_samples as u64;
+    let mut out = Vec::new();
+    for ((k, v), c) in &cur {
+        let Some(b) = base.get(&(k.clone(), v.clone())) else {
+            continue;
+        };
+        let n = volume(c);
+        if n < min || volume(b) < min {
+            continue;
+        }
+        let decided = decide(&inputs_only, b, c);
+        let mut drifted: Vec<(f64, String)> = decided
+            .iter()
+            .filter(|(_, r)| r.decision == Decision::Drift)
+            .map(|(_, r)| (r.score.unwrap_or(0.0), r.column.clone()))
+            .collect();
+        drifted.sort_by(|a, b| b.0.total_cmp(&a.0));
+        out.push(SegmentDrift {
+            key: k.clone(),
+            value: v.clone(),
+            n,
+            share: n as f64 / key_totals.get(k.as_str()).copied().unwrap_or(n).max(1) as f64,
+            decided: decided
+                .iter()
+                .filter(|(_, r)| r.decision != Decision::InsufficientData)
+                .count(),
+            drifted: drifted.len(),
+            largest_score: drifted.first().map(|d| d.0),
+            drifted_features: drifted.into_iter().map(|d| d.1).collect(),
+        });
+    }
+    out.sort_by(|a, b| {
+        b.drifted
+            .cmp(&a.drifted)
+            .then_with(|| {
+                b.largest_score
+                    .unwrap_or(0.0)
+                    .total_cmp(&a.largest_score.unwrap_or(0.0))
+            })
+            .then_with(|| (&a.key, &a.value).cmp(&(&b.key, &b.value)))
+    });
+    out
 }
 
 /// The key under which previous multivariate drifts are counted for persistence.
@@ -428,8 +526,15 @@ impl Job for DriftJob {
             let previous = self.previous_drifts(&model, window).await?;
             let multivariate = self.multivariate(&model, window, &previous).await?;
             let monitor = self.monitor.clone();
-            let decided =
-                tokio::task::spawn_blocking(move || decide(&monitor, &baseline, &current)).await?;
+            let (decided, segments) = tokio::task::spawn_blocking(move || {
+                let segments = if monitor.classes.contains(&SeriesClass::Input) {
+                    segment_drift(&monitor, &baseline, &current)
+                } else {
+                    Vec::new()
+                };
+                (decide(&monitor, &baseline, &current), segments)
+            })
+            .await?;
             let (n, m) = self.monitor.persistence;
             let mut features: Vec<(FeatureResult, &ColumnReport)> = Vec::new();
             for (class, rep) in &decided {
@@ -499,6 +604,7 @@ impl Job for DriftJob {
                 alerting_features: features.iter().filter(|f| f.0.alerting).count(),
                 top_drifted,
                 multivariate,
+                segments,
             };
             // Metrics: only for the newest window seen (catch-up runs come oldest first).
             if self.exported.advance(&model, window.1) {

@@ -57,6 +57,8 @@ pub struct IngestSettings {
     pub sketch_k: u16,
     /// Numeric inputs per interaction summarised jointly (`ingest.joint_features`).
     pub joint_features: usize,
+    /// Per-segment input summaries (`ingest.segment_keys`), shared by every batch.
+    pub segments: Option<std::sync::Arc<crate::summary::delta::SegmentPlan>>,
     pub category_cap: usize,
     pub dedup_horizon_secs: i64,
     pub checkpoint_interval: Duration,
@@ -80,6 +82,7 @@ impl IngestSettings {
     pub fn delta(&self) -> Delta {
         Delta::new(self.bucket_secs, self.sketch_k, self.category_cap)
             .with_joint_features(self.joint_features)
+            .with_segments(self.segments.clone())
     }
 }
 

@@ -28,6 +28,9 @@ pub enum SeriesClass {
     /// The consent flags interactions were sent with: name `training`, categories `true` and
     /// `false`, missing when the flag was not sent.
     Consent,
+    /// Model inputs within one segment (`ingest.segment_keys`): names from
+    /// [`segment_series_name`], `key=value␟feature`.
+    SegmentInput,
 }
 
 /// The series an `outcome` event feeds (class [`SeriesClass::Outcome`]), all numeric.
@@ -45,7 +48,7 @@ pub mod outcome {
 }
 
 impl SeriesClass {
-    pub const ALL: [SeriesClass; 7] = [
+    pub const ALL: [SeriesClass; 8] = [
         SeriesClass::Input,
         SeriesClass::Prediction,
         SeriesClass::FeedbackExplicit,
@@ -53,6 +56,7 @@ impl SeriesClass {
         SeriesClass::Segment,
         SeriesClass::Outcome,
         SeriesClass::Consent,
+        SeriesClass::SegmentInput,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -63,6 +67,7 @@ impl SeriesClass {
             SeriesClass::Segment => "segment",
             SeriesClass::Outcome => "outcome",
             SeriesClass::Consent => "consent",
+            SeriesClass::SegmentInput => "segment_input",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -106,6 +111,72 @@ pub struct VersionDelta {
     pub joint: HashMap<(i64, Vec<String>), CoMoments>,
 }
 
+/// The value label of a segment value that is not tracked (past `ingest.segment_values`).
+pub const OTHER_SEGMENT: &str = "(other)";
+
+/// The series name of `feature` within the segment `key=value`.
+pub fn segment_series_name(key: &str, value: &str, feature: &str) -> String {
+    format!("{key}={value}\u{1f}{feature}")
+}
+
+/// `(key, value, feature)` of a [`SeriesClass::SegmentInput`] series name.
+pub fn parse_segment_series_name(name: &str) -> Option<(&str, &str, &str)> {
+    let (segment, feature) = name.split_once('\u{1f}')?;
+    let (key, value) = segment.split_once('=')?;
+    Some((key, value, feature))
+}
+
+/// Which segments get summaries of their own: the configured keys, at most `max_values` values
+/// per model and key (the rest as [`OTHER_SEGMENT`]), the first `max_features` inputs of each
+/// interaction in name order. The tracked values are shared by every batch a process folds and
+/// kept for its lifetime, so memory and the number of series are bounded per process; they are
+/// seeded at start with each key's most frequent values of the last week
+/// ([`SegmentPlan::seed`]), and values seen first fill what is left.
+#[derive(Debug, Default)]
+pub struct SegmentPlan {
+    pub keys: Vec<String>,
+    pub max_values: usize,
+    pub max_features: usize,
+    tracked: std::sync::Mutex<HashMap<(String, String), Vec<String>>>,
+}
+
+impl SegmentPlan {
+    pub fn new(keys: Vec<String>, max_values: usize, max_features: usize) -> Self {
+        Self {
+            keys,
+            max_values,
+            max_features,
+            tracked: Default::default(),
+        }
+    }
+
+    /// Track `values` (most frequent first) for (model, key), up to the cap.
+    pub fn seed(&self, model: &str, key: &str, values: &[String]) {
+        let mut t = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
+        let list = t.entry((model.to_owned(), key.to_owned())).or_default();
+        for v in values {
+            if list.len() < self.max_values && !list.contains(v) {
+                list.push(v.clone());
+            }
+        }
+    }
+
+    /// The label `value` is summarised under: itself when tracked (or when there is room to
+    /// track it), else [`OTHER_SEGMENT`].
+    fn label(&self, model: &str, key: &str, value: &str) -> String {
+        let mut t = self.tracked.lock().unwrap_or_else(|p| p.into_inner());
+        let list = t.entry((model.to_owned(), key.to_owned())).or_default();
+        if list.iter().any(|v| v == value) {
+            return value.to_owned();
+        }
+        if list.len() < self.max_values {
+            list.push(value.to_owned());
+            return value.to_owned();
+        }
+        OTHER_SEGMENT.to_owned()
+    }
+}
+
 /// The activity key under which a model's training-consent withdrawals are kept: (day, user)
 /// of every event sent with `consent.training = false`, stored, erased and expired with the
 /// activity itself. Model ids cannot hold the separator (control characters are rejected), so
@@ -137,6 +208,8 @@ pub struct Delta {
     pub activity: HashMap<String, HashSet<(i64, u64)>>,
     /// Category values that went to "other" because of the cap, in this delta.
     pub overflowed: u64,
+    /// Per-segment input summaries, when segment keys are configured.
+    pub segments: Option<std::sync::Arc<SegmentPlan>>,
 }
 
 impl Delta {
@@ -150,7 +223,14 @@ impl Delta {
             records: Vec::new(),
             activity: HashMap::default(),
             overflowed: 0,
+            segments: None,
         }
+    }
+
+    /// Summarise inputs per segment as `plan` says (none: no per-segment summaries).
+    pub fn with_segments(mut self, plan: Option<std::sync::Arc<SegmentPlan>>) -> Self {
+        self.segments = plan.filter(|p| !p.keys.is_empty());
+        self
     }
 
     /// Summarise up to `n` numeric inputs per interaction jointly (co-moments for multivariate
@@ -252,6 +332,15 @@ impl Delta {
                 for (key, v) in segment {
                     let i = cols.column(g, SeriesClass::Segment, key);
                     cols.cols[i].cats.push(v);
+                }
+                if let Some(plan) = &self.segments {
+                    for (key, v) in segment.iter().filter(|(k, _)| plan.keys.contains(k)) {
+                        let label = plan.label(&e.model.id, key, v);
+                        for (name, value) in features.iter().take(plan.max_features) {
+                            cols.segs
+                                .push((g, segment_series_name(key, &label, name), value));
+                        }
+                    }
                 }
             }
             Body::Feedback {
@@ -364,6 +453,23 @@ impl Delta {
                 }
                 if !c.cats.is_empty() {
                     overflowed += s.add_categories(&c.cats);
+                }
+            }
+        }
+        for (g, name, value) in &cols.segs {
+            let gk = &cols.groups[*g];
+            let bucket = gk.bucket;
+            let vd = self.version(gk.model, gk.version);
+            let mut grp = Group::of(&mut vd.groups, SeriesClass::SegmentInput, bucket, k, cap);
+            let s = grp.get(name);
+            match value {
+                Value::Missing => s.add_missing(),
+                Value::Number(x) => s.add_number(*x),
+                Value::Bool(b) => {
+                    overflowed += u64::from(!s.add_bool(*b));
+                }
+                Value::Category(c) => {
+                    overflowed += u64::from(!s.add_category(c));
                 }
             }
         }
@@ -491,6 +597,8 @@ struct Columns<'e> {
     scratch_pos: Vec<usize>,
     /// (schema_gen, joint column) the positions in `joint_pos` belong to.
     joint_of: Option<(u64, usize)>,
+    /// (group, segment series name, value) of the per-segment inputs.
+    segs: Vec<(usize, String, &'e Value)>,
 }
 
 impl<'e> Columns<'e> {
@@ -958,6 +1066,54 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn segment_summaries_are_bounded_by_the_plan() {
+        let plan = std::sync::Arc::new(SegmentPlan::new(vec!["country".into()], 2, 1));
+        let mut d = Delta::new(3600, 16, 4).with_segments(Some(plan));
+        for (i, c) in ["BR", "US", "DE", "BR", "FR"].iter().enumerate() {
+            d.fold(&Event {
+                event_id: format!("e{i}"),
+                occurred_at_us: 1_000_000,
+                model: ModelRef {
+                    id: "m".into(),
+                    version: "v".into(),
+                },
+                user_key: None,
+                consent_training: None,
+                body: Body::Interaction {
+                    features: vec![
+                        ("a".into(), Value::Number(i as f64)),
+                        ("b".into(), Value::Number(1.0)),
+                    ],
+                    score: None,
+                    confidence: None,
+                    label: None,
+                    segment: vec![("country".into(), (*c).into()), ("plan".into(), "x".into())],
+                },
+            });
+        }
+        let groups = &d.models["m"]["v"].groups;
+        let names: Vec<(&str, u64)> = groups[&(SeriesClass::SegmentInput, 0)]
+            .iter()
+            .map(|(n, s)| (n.as_str(), s.moments.n))
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into_iter()
+            .collect();
+        // Two values tracked, the rest as "(other)"; one input each; `plan` is not a key.
+        assert_eq!(
+            names,
+            [
+                ("country=(other)\u{1f}a", 2),
+                ("country=BR\u{1f}a", 2),
+                ("country=US\u{1f}a", 1),
+            ]
+        );
+        assert_eq!(
+            parse_segment_series_name("country=BR\u{1f}a"),
+            Some(("country", "BR", "a"))
+        );
     }
 
     proptest! {

@@ -24,5 +24,6 @@ mod prometheus_e2e;
 mod quality;
 mod replicas;
 mod rollup;
+mod segments;
 mod slow_clients;
 mod store;

@@ -1,0 +1,152 @@
+//! Per-segment drift through the real server: inputs summarised per value of a configured
+//! segment key, a drift that exists only in one segment of five (10 % of the traffic) is found in
+//! that segment and ranked first, while diluted in the whole population it is not decided as
+//! drift.
+
+use crate::helpers::{spawn_app_with, Options};
+use flywheel::clock::ManualClock;
+use flywheel::drift::monitor::RawMonitor;
+use rand::{rngs::StdRng, Rng, SeedableRng};
+use rand_distr::{Distribution, Normal};
+use serde_json::{json, Value};
+
+/// 2026-11-02T00:00:00Z.
+const T0: i64 = 1_793_577_600;
+const DAY: i64 = 86_400;
+const PER_DAY: i64 = 6_000;
+
+fn rfc(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .expect("time")
+        .to_rfc3339()
+}
+
+fn enc(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
+}
+
+/// One day of interactions: `country` BR 10 %, US 30 %, DE, FR and IN 20 % each; inputs f0, f1
+/// standard normal and `plan`; on `drift` days f0 moves by 0.5 sd in BR only.
+fn day(rng: &mut StdRng, d: i64, drift: bool) -> Vec<Value> {
+    let norm = Normal::new(0.0, 1.0).expect("normal");
+    (0..PER_DAY)
+        .map(|i| {
+            let u: f64 = rng.gen();
+            let country = if u < 0.1 {
+                "BR"
+            } else if u < 0.4 {
+                "US"
+            } else if u < 0.6 {
+                "DE"
+            } else if u < 0.8 {
+                "FR"
+            } else {
+                "IN"
+            };
+            let mut f0: f64 = norm.sample(rng);
+            if drift && country == "BR" {
+                f0 += 0.5;
+            }
+            let plan = if rng.gen::<f64>() < 0.7 {
+                "free"
+            } else {
+                "pro"
+            };
+            json!({
+                "event_id": format!("e-{d}-{i}"),
+                "event_type": "interaction",
+                "occurred_at": rfc(T0 + d * DAY + i * DAY / PER_DAY),
+                "model": {"id": "shop", "version": "v1"},
+                "features": {"f0": f0, "f1": norm.sample(rng), "plan": plan},
+                "segment": {"country": country},
+                "prediction": {"score": rng.gen::<f64>()},
+            })
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_drift_in_one_segment_of_five_is_found_there_and_not_overall() {
+    let clock = ManualClock::at_secs(T0 + 2 * DAY + 600);
+    let app = spawn_app_with(Options {
+        tweak: Box::new(|raw| {
+            raw.monitors = vec![RawMonitor {
+                name: "daily".into(),
+                window_secs: DAY as u64,
+                baseline: "rolling:1d".into(),
+                schedule: "0 5 0 * * *".into(),
+                watch: vec!["inputs".into()],
+                persistence: [1, 1],
+                multivariate: false,
+                ..Default::default()
+            }];
+            raw.ingest.segment_keys = vec!["country".into()];
+            raw.health.enabled = false;
+            raw.performance.enabled = false;
+            raw.report.enabled = false;
+            raw.quality.enabled = false;
+        }),
+        clock: clock.clock(),
+        ..Default::default()
+    })
+    .await;
+    let mut rng = StdRng::seed_from_u64(5);
+    for d in 0..2 {
+        let events = day(&mut rng, d, d == 1);
+        for chunk in events.chunks(5000) {
+            let (s, body) = app.post_ndjson(chunk).await;
+            assert_eq!(s, 200, "{body}");
+            assert_eq!(
+                body["accepted"].as_u64(),
+                Some(chunk.len() as u64),
+                "{body}"
+            );
+        }
+    }
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "/v1/jobs/drift:daily/run?window={}",
+            enc(&rfc(T0 + DAY))
+        )))
+        .send()
+        .await
+        .expect("run");
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let (s, latest) = app.get_json("/v1/drift/latest?model=shop").await;
+    assert_eq!(s, 200, "{latest}");
+    let m = &latest["monitors"][0];
+    assert_eq!(
+        m["window_start"].as_str().map(|t| &t[..10]),
+        Some("2026-11-03"),
+        "{m}"
+    );
+    // Overall: the 0.05 sd shift of the whole population is not a drift.
+    let f0 = m["features"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["feature"] == "f0"))
+        .unwrap_or_else(|| panic!("no f0 in {m}"));
+    assert_ne!(f0["decision"], "drift", "{f0}");
+    assert_eq!(m["dataset"]["drifted"], 0, "{}", m["dataset"]);
+    // Per segment: BR first, with f0 drifted; the four others clean.
+    let segs = m["dataset"]["segments"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(segs.len(), 5, "{segs:?}");
+    assert_eq!(segs[0]["key"], "country");
+    assert_eq!(segs[0]["value"], "BR", "{segs:?}");
+    assert_eq!(segs[0]["drifted_features"], json!(["f0"]), "{segs:?}");
+    let share = segs[0]["share"].as_f64().expect("share");
+    assert!((share - 0.1).abs() < 0.02, "{share}");
+    for s in &segs[1..] {
+        assert_eq!(s["drifted"], 0, "{s}");
+        assert_eq!(s["decided"], 3, "{s}");
+    }
+    app.stop().await;
+}
