@@ -253,7 +253,22 @@ async fn drift_week(store: &dyn Store, model: &str, week: &IsoWeek) -> anyhow::R
         .await?;
     let mut windows = BTreeSet::new();
     let mut multivariate: Option<MultivariateWeek> = None;
+    // Segment → (windows in which its inputs drifted, the inputs).
+    let mut segments: BTreeMap<String, (u64, BTreeSet<String>)> = BTreeMap::new();
     for r in rows.iter().filter(|r| r.subject == "_dataset") {
+        if let Some(Ok(segs)) = r
+            .data
+            .get("segments")
+            .map(|v| serde_json::from_value::<Vec<crate::drift::run::SegmentDrift>>(v.clone()))
+        {
+            for s in segs.into_iter().filter(|s| s.drifted > 0) {
+                let e = segments
+                    .entry(format!("{}={}", s.key, s.value))
+                    .or_default();
+                e.0 += 1;
+                e.1.extend(s.drifted_features);
+            }
+        }
         let Some(Ok(mv)) = r.data.get("multivariate").map(|v| {
             serde_json::from_value::<crate::drift::multivariate::WindowMultivariate>(v.clone())
         }) else {
@@ -314,10 +329,17 @@ async fn drift_week(store: &dyn Store, model: &str, week: &IsoWeek) -> anyhow::R
             .then(a.feature.cmp(&b.feature))
     });
     features.truncate(10);
+    let mut segments: Vec<(String, u64, Vec<String>)> = segments
+        .into_iter()
+        .map(|(s, (n, f))| (s, n, f.into_iter().collect()))
+        .collect();
+    segments.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    segments.truncate(5);
     Ok(DriftWeek {
         windows: windows.len(),
         features,
         multivariate,
+        segments,
     })
 }
 

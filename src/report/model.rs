@@ -95,6 +95,9 @@ pub struct DriftWeek {
     pub features: Vec<DriftedFeature>,
     /// The joint comparison of the numeric inputs, over the windows that reached a decision.
     pub multivariate: Option<MultivariateWeek>,
+    /// Segments whose inputs drifted (`key=value`, windows, inputs), most windows first (at
+    /// most 5): where the drift concentrates.
+    pub segments: Vec<(String, u64, Vec<String>)>,
 }
 
 /// Multivariate drift over the week's drift windows.

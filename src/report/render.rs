@@ -176,6 +176,9 @@ fn markdown_section(m: &mut String, s: &ModelSection) {
     if let Some(mv) = &s.drift.multivariate {
         let _ = writeln!(m, "\n{}", multivariate_text(mv));
     }
+    if let Some(t) = segments_text(&s.drift.segments) {
+        let _ = writeln!(m, "\n{t}");
+    }
     if let Some(p) = &s.performance {
         performance_markdown(m, p);
     }
@@ -300,6 +303,9 @@ fn html_section(h: &mut String, s: &ModelSection) {
     }
     if let Some(mv) = &s.drift.multivariate {
         let _ = writeln!(h, "<p>{}</p>", esc(&multivariate_text(mv)));
+    }
+    if let Some(t) = segments_text(&s.drift.segments) {
+        let _ = writeln!(h, "<p>{}</p>", esc(&t));
     }
     for svg in &s.charts.drift {
         figure(h, svg);
@@ -514,4 +520,23 @@ fn quality_lines(q: &super::model::QualityWeek) -> Vec<String> {
         "The pipeline reported no collected items this week, so its quality_failed stage cannot be set beside the service's verdicts.".to_owned()
     });
     out
+}
+
+/// Where the drift concentrates, in one sentence; `None` when no segment drifted.
+fn segments_text(segments: &[(String, u64, Vec<String>)]) -> Option<String> {
+    if segments.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Drift is concentrated in {}.",
+        segments
+            .iter()
+            .map(|(s, n, f)| format!(
+                "{s} ({} in {n} window{})",
+                f.join(", "),
+                if *n == 1 { "" } else { "s" }
+            ))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
 }

@@ -83,7 +83,6 @@ async fn a_drift_in_one_segment_of_five_is_found_there_and_not_overall() {
             raw.ingest.segment_keys = vec!["country".into()];
             raw.health.enabled = false;
             raw.performance.enabled = false;
-            raw.report.enabled = false;
             raw.quality.enabled = false;
         }),
         clock: clock.clock(),
@@ -148,5 +147,27 @@ async fn a_drift_in_one_segment_of_five_is_found_there_and_not_overall() {
         assert_eq!(s["drifted"], 0, "{s}");
         assert_eq!(s["decided"], 3, "{s}");
     }
+    // The weekly report says where the drift is.
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "/v1/jobs/weekly_report/run?window={}",
+            enc(&rfc(T0))
+        )))
+        .send()
+        .await
+        .expect("report");
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let (s, md) = app.get_text("/reports/2026-W45.md").await;
+    assert_eq!(s, 200, "{md}");
+    assert!(
+        md.contains("Drift is concentrated in country=BR (f0 in 1 window)."),
+        "{md}"
+    );
     app.stop().await;
 }
