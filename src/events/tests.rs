@@ -50,6 +50,46 @@ fn analytics_consent_withheld_drops_the_user() {
 }
 
 #[test]
+fn feedback_may_carry_segment_labels_other_records_may_not() {
+    let e = check(&format!(
+        r#"{{"event_id":"e1","event_type":"feedback","occurred_at":"{}","model":{{"id":"m"}},
+            "kind":"explicit","signal":"thumbs","value":1,"segment":{{"country":"BR","plan":"free"}}}}"#,
+        ts(0)
+    ))
+    .expect("valid");
+    match e.body {
+        Body::Feedback { segment, .. } => assert_eq!(
+            segment,
+            [
+                ("country".to_owned(), "BR".to_owned()),
+                ("plan".to_owned(), "free".to_owned())
+            ]
+        ),
+        other => panic!("not feedback: {other:?}"),
+    }
+    let err = check(&format!(
+        r#"{{"event_id":"d1","event_type":"deploy","occurred_at":"{}","model":{{"id":"m","version":"v"}},
+            "traffic_share":1,"segment":{{"country":"BR"}}}}"#,
+        ts(0)
+    ))
+    .expect_err("segment on a deploy");
+    assert!(
+        err.message
+            .contains("segment: not allowed on a deploy event"),
+        "{}",
+        err.message
+    );
+    let long = "x".repeat(300);
+    let err = check(&format!(
+        r#"{{"event_id":"e2","event_type":"feedback","occurred_at":"{}","model":{{"id":"m"}},
+            "kind":"explicit","signal":"thumbs","value":1,"segment":{{"country":"{long}"}}}}"#,
+        ts(0)
+    ))
+    .expect_err("a long segment value");
+    assert!(err.message.contains("segment.country"), "{}", err.message);
+}
+
+#[test]
 fn errors_name_the_field_and_the_problem() {
     let cases: Vec<(String, &str)> = vec![
         (r#"{"event_type":"deploy"}"#.into(), "event_id: missing"),

@@ -173,6 +173,9 @@ pub enum Body {
         kind: FeedbackKind,
         signal: String,
         value: f64,
+        /// Coarse labels, as on interactions: the segment the feedback is counted in.
+        #[serde(default)]
+        segment: Vec<(String, String)>,
     },
     ModelEval {
         cycle: u64,

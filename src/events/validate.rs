@@ -181,7 +181,15 @@ impl Event {
         };
         if event_type != EventType::Interaction {
             forbid(raw.features.is_some(), "features")?;
+        }
+        if !matches!(event_type, EventType::Interaction | EventType::Feedback) {
             forbid(raw.segment.is_some(), "segment")?;
+        }
+        let mut segment = Vec::new();
+        for (k, v) in raw.segment.unwrap_or_default() {
+            check_str("segment (a key)", &k, max)?;
+            check_str(&format!("segment.{k}"), &v, max)?;
+            segment.push((k, v));
         }
         if !matches!(event_type, EventType::Interaction | EventType::Outcome) {
             forbid(raw.prediction.is_some(), "prediction")?;
@@ -280,12 +288,6 @@ impl Event {
                         label = Some(l);
                     }
                 }
-                let mut segment = Vec::new();
-                for (k, v) in raw.segment.unwrap_or_default() {
-                    check_str("segment (a key)", &k, max)?;
-                    check_str(&format!("segment.{k}"), &v, max)?;
-                    segment.push((k, v));
-                }
                 if let Some(s) = &raw.session_id {
                     check_str("session_id", s, max)?;
                 }
@@ -324,6 +326,7 @@ impl Event {
                     kind,
                     signal,
                     value,
+                    segment,
                 }
             }
             EventType::ModelEval => {

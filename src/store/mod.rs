@@ -14,6 +14,7 @@
 //! A checkpoint merges an in-memory [`Delta`] and deletes the journal rows it covers in one
 //! transaction, so a crash at any point neither loses nor double-counts an event.
 
+mod journal_v1;
 pub mod postgres;
 pub mod sqlite;
 
@@ -737,30 +738,37 @@ pub fn encode_events_into(events: &[Event], out: &mut Vec<u8>) {
     }
 }
 
-/// Marks the uncompressed journal format; rows without it are LZ4-compressed (written before).
-pub(crate) const JOURNAL_MAGIC: &[u8; 4] = b"FWJ1";
+/// Marks the current journal layout. Rows that start with [`JOURNAL_MAGIC_V1`] (or with
+/// neither: LZ4-compressed, written before that) hold the first layout, in which feedback had no
+/// segment labels; they are decoded as that and converted.
+pub(crate) const JOURNAL_MAGIC: &[u8; 4] = b"FWJ2";
+pub(crate) const JOURNAL_MAGIC_V1: &[u8; 4] = b"FWJ1";
+
+fn decode_runs<T: serde::de::DeserializeOwned + Into<Event>>(
+    mut rest: &[u8],
+) -> Result<Vec<Event>, postcard::Error> {
+    let mut events = Vec::new();
+    while !rest.is_empty() {
+        let (run, tail): (Vec<T>, &[u8]) = postcard::take_from_bytes(rest)?;
+        events.extend(run.into_iter().map(Into::into));
+        rest = tail;
+    }
+    Ok(events)
+}
 
 pub fn decode_batch(payload: &[u8]) -> Result<Vec<Event>, StoreError> {
     let corrupt = |detail: String| StoreError::Corrupt {
         what: "journal",
         detail,
     };
-    match payload.strip_prefix(JOURNAL_MAGIC) {
-        Some(mut rest) => {
-            let mut events = Vec::new();
-            while !rest.is_empty() {
-                let (run, tail): (Vec<Event>, &[u8]) =
-                    postcard::take_from_bytes(rest).map_err(|e| corrupt(e.to_string()))?;
-                events.extend(run);
-                rest = tail;
-            }
-            Ok(events)
-        }
-        None => {
-            let raw =
-                lz4_flex::decompress_size_prepended(payload).map_err(|e| corrupt(e.to_string()))?;
-            postcard::from_bytes(&raw).map_err(|e| corrupt(e.to_string()))
-        }
+    if let Some(rest) = payload.strip_prefix(JOURNAL_MAGIC) {
+        decode_runs::<Event>(rest).map_err(|e| corrupt(e.to_string()))
+    } else if let Some(rest) = payload.strip_prefix(JOURNAL_MAGIC_V1) {
+        decode_runs::<journal_v1::EventV1>(rest).map_err(|e| corrupt(e.to_string()))
+    } else {
+        let raw =
+            lz4_flex::decompress_size_prepended(payload).map_err(|e| corrupt(e.to_string()))?;
+        decode_runs::<journal_v1::EventV1>(&raw).map_err(|e| corrupt(e.to_string()))
     }
 }
 

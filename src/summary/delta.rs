@@ -31,6 +31,32 @@ pub enum SeriesClass {
     /// Model inputs within one segment (`ingest.segment_keys`): names from
     /// [`segment_series_name`], `key=value␟feature`.
     SegmentInput,
+    /// Per-segment counts of interactions and feedback (`ingest.segment_keys`): one categorical
+    /// series per key and count ([`segment_count_name`], `key␟what`, `what` from
+    /// [`segment_counts`]) whose categories are the segment labels, exact (never capped).
+    SegmentCounts,
+}
+
+/// What a [`SeriesClass::SegmentCounts`] series counts per segment label.
+pub mod segment_counts {
+    /// Interactions.
+    pub const INTERACTIONS: &str = "interactions";
+    /// Explicit feedback events.
+    pub const EXPLICIT: &str = "explicit";
+    /// Explicit feedback events with a value above 0 (the positive share's numerator).
+    pub const EXPLICIT_POSITIVE: &str = "explicit_positive";
+    /// Implicit feedback events.
+    pub const IMPLICIT: &str = "implicit";
+}
+
+/// The name of the [`SeriesClass::SegmentCounts`] series counting `what` per value of `key`.
+pub fn segment_count_name(key: &str, what: &str) -> String {
+    format!("{key}\u{1f}{what}")
+}
+
+/// `(key, what)` of a [`SeriesClass::SegmentCounts`] series name.
+pub fn parse_segment_count_name(name: &str) -> Option<(&str, &str)> {
+    name.rsplit_once('\u{1f}')
 }
 
 /// The series an `outcome` event feeds (class [`SeriesClass::Outcome`]), all numeric.
@@ -48,7 +74,7 @@ pub mod outcome {
 }
 
 impl SeriesClass {
-    pub const ALL: [SeriesClass; 8] = [
+    pub const ALL: [SeriesClass; 9] = [
         SeriesClass::Input,
         SeriesClass::Prediction,
         SeriesClass::FeedbackExplicit,
@@ -57,6 +83,7 @@ impl SeriesClass {
         SeriesClass::Outcome,
         SeriesClass::Consent,
         SeriesClass::SegmentInput,
+        SeriesClass::SegmentCounts,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -68,6 +95,7 @@ impl SeriesClass {
             SeriesClass::Outcome => "outcome",
             SeriesClass::Consent => "consent",
             SeriesClass::SegmentInput => "segment_input",
+            SeriesClass::SegmentCounts => "segment_counts",
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
@@ -340,6 +368,8 @@ impl Delta {
                             cols.segs
                                 .push((g, segment_series_name(key, &label, name), value));
                         }
+                        let name = segment_count_name(key, segment_counts::INTERACTIONS);
+                        cols.seg_counts.push((g, name, label));
                     }
                 }
             }
@@ -347,10 +377,27 @@ impl Delta {
                 kind,
                 signal,
                 value,
+                segment,
                 ..
             } => {
                 let i = cols.column(g, SeriesClass::feedback(*kind), signal);
                 cols.cols[i].numbers.push(*value);
+                if let Some(plan) = &self.segments {
+                    for (key, v) in segment.iter().filter(|(k, _)| plan.keys.contains(k)) {
+                        let label = plan.label(&e.model.id, key, v);
+                        let counted: &[&str] = match kind {
+                            FeedbackKind::Implicit => &[segment_counts::IMPLICIT],
+                            FeedbackKind::Explicit if *value > 0.0 => {
+                                &[segment_counts::EXPLICIT, segment_counts::EXPLICIT_POSITIVE]
+                            }
+                            FeedbackKind::Explicit => &[segment_counts::EXPLICIT],
+                        };
+                        for what in counted {
+                            let name = segment_count_name(key, what);
+                            cols.seg_counts.push((g, name, label.clone()));
+                        }
+                    }
+                }
             }
             Body::ModelEval { .. } | Body::Deploy { .. } => {
                 // Records describe a model, not a user: no pseudonym is kept with them.
@@ -472,6 +519,17 @@ impl Delta {
                     overflowed += u64::from(!s.add_category(c));
                 }
             }
+        }
+        // Exact counts: a plan has at most `max_values` labels per key, plus `(other)`; room for
+        // four times as many, for the summaries of replicas whose tracked values differ.
+        let count_cap = self.segments.as_ref().map_or(1, |p| 4 * p.max_values + 1);
+        for (g, name, label) in &cols.seg_counts {
+            let gk = &cols.groups[*g];
+            let bucket = gk.bucket;
+            let vd = self.version(gk.model, gk.version);
+            let class = SeriesClass::SegmentCounts;
+            let mut grp = Group::of(&mut vd.groups, class, bucket, k, count_cap);
+            grp.get(name).add_category(label);
         }
         self.overflowed += overflowed;
     }
@@ -599,6 +657,8 @@ struct Columns<'e> {
     joint_of: Option<(u64, usize)>,
     /// (group, segment series name, value) of the per-segment inputs.
     segs: Vec<(usize, String, &'e Value)>,
+    /// (group, segment count series name, segment label) of the per-segment counts.
+    seg_counts: Vec<(usize, String, String)>,
 }
 
 impl<'e> Columns<'e> {
@@ -819,6 +879,11 @@ mod tests {
                         },
                         signal: format!("s{}", i % 3),
                         value: feats.first().map_or(1.0, |f| f.2),
+                        segment: if i % 3 == 0 {
+                            vec![("country".into(), format!("c{}", i % 4))]
+                        } else {
+                            Vec::new()
+                        },
                     },
                     6 => Body::DataLifecycle {
                         stage: Stage::UsedInTraining,
@@ -1113,6 +1178,61 @@ mod tests {
         assert_eq!(
             parse_segment_series_name("country=BR\u{1f}a"),
             Some(("country", "BR", "a"))
+        );
+        // Feedback with segment labels is counted per label, under the same plan.
+        for (i, (c, kind, value)) in [
+            ("BR", FeedbackKind::Explicit, 1.0),
+            ("BR", FeedbackKind::Explicit, 0.0),
+            ("FR", FeedbackKind::Explicit, 1.0),
+            ("US", FeedbackKind::Implicit, 3.0),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            d.fold(&Event {
+                event_id: format!("f{i}"),
+                occurred_at_us: 1_000_000,
+                model: ModelRef {
+                    id: "m".into(),
+                    version: "v".into(),
+                },
+                user_key: None,
+                consent_training: None,
+                body: Body::Feedback {
+                    interaction_id: None,
+                    kind,
+                    signal: "thumbs".into(),
+                    value,
+                    segment: vec![("country".into(), c.into())],
+                },
+            });
+        }
+        let counts = &d.models["m"]["v"].groups[&(SeriesClass::SegmentCounts, 0)];
+        let of = |what: &str| -> Vec<(String, u64)> {
+            let s = &counts[&segment_count_name("country", what)];
+            assert_eq!(s.categories.other, 0, "exact counts of {what}");
+            s.categories.counts.clone().into_iter().collect()
+        };
+        let pairs = |v: &[(&str, u64)]| -> Vec<(String, u64)> {
+            v.iter().map(|(a, b)| ((*a).to_owned(), *b)).collect()
+        };
+        assert_eq!(
+            of(segment_counts::INTERACTIONS),
+            pairs(&[("(other)", 2), ("BR", 2), ("US", 1)])
+        );
+        assert_eq!(
+            of(segment_counts::EXPLICIT),
+            pairs(&[("(other)", 1), ("BR", 2)])
+        );
+        assert_eq!(
+            of(segment_counts::EXPLICIT_POSITIVE),
+            pairs(&[("(other)", 1), ("BR", 1)])
+        );
+        assert_eq!(of(segment_counts::IMPLICIT), pairs(&[("US", 1)]));
+        assert_eq!(counts.len(), 4, "no series for the key `plan`");
+        assert_eq!(
+            parse_segment_count_name(&segment_count_name("country", "explicit")),
+            Some(("country", "explicit"))
         );
     }
 
