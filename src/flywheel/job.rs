@@ -84,6 +84,10 @@ async fn load_inputs(
         performance,
         counts: store.series().bucket_counts(model, from, end).await?,
         feedback,
+        segment_counts: store
+            .series()
+            .summaries(model, Some(SeriesClass::SegmentCounts), from, end)
+            .await?,
         funnel: store.series().funnel_counts(model, from, end).await?,
         evals: store.series().records(model, EventType::ModelEval).await?,
         deploys: store.series().records(model, EventType::Deploy).await?,

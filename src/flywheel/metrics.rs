@@ -16,6 +16,7 @@ pub struct HealthGauges {
     pub positive_share: GaugeVec,
     pub usable_feedback: GaugeVec,
     pub feedback_change: GaugeVec,
+    pub segments_feedback: GaugeVec,
     pub interactions: GaugeVec,
     pub velocity: GaugeVec,
     pub velocity_lower: GaugeVec,
@@ -55,6 +56,7 @@ impl HealthGauges {
             positive_share: g("flywheel_positive_feedback_ratio", "Share of explicit feedback values > 0 over the last 7 complete days.", &["model"])?,
             usable_feedback: g("flywheel_usable_feedback_items", "Items that reached the curated stage of the data funnel over the last 7 complete days.", &["model"])?,
             feedback_change: g("flywheel_feedback_change_ratio", "Week-over-week relative change (last 7 complete days against the 7 before), by series (interactions, explicit_feedback, implicit_feedback, usable).", &["model", "series"])?,
+            segments_feedback: g("flywheel_segments_feedback_changed", "Segments (ingest.segment_keys) whose explicit feedback rate fell or rose significantly over the last 7 complete days against the 7 before (q <= 0.01 across segments, relative change >= health.segment_min_change), by direction (fell, rose).", &["model", "direction"])?,
             interactions: g("flywheel_interactions", "Interactions over the last 7 complete days.", &["model"])?,
             velocity: g("flywheel_improvement_velocity", "Theil-Sen slope of the primary evaluation metric (oriented so that up is better) over the last k cycles, per cycle or per day.", &["model", "per"])?,
             velocity_lower: g("flywheel_improvement_velocity_lower", "Lower bound of Sen's 90% interval of flywheel_improvement_velocity.", &["model", "per"])?,
@@ -109,6 +111,14 @@ impl HealthGauges {
         set(&g.interactions, &[&m], Some(f.interactions_7d as f64));
         for (series, c) in &f.change {
             set(&g.feedback_change, &[&m, series], *c);
+        }
+        for direction in ["fell", "rose"] {
+            let n = f
+                .by_segment
+                .iter()
+                .filter(|s| s.decision == direction)
+                .count();
+            set(&g.segments_feedback, &[&m, direction], Some(n as f64));
         }
         let v = &h.velocity;
         for (per, s) in [("cycle", &v.per_cycle), ("day", &v.per_day)] {

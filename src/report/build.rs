@@ -63,6 +63,20 @@ pub async fn build(
             verdict: h.verdict.clone(),
             health_as_of: day(we - DAY),
             changes: changes(&h, &p),
+            feedback_segments: h
+                .feedback
+                .by_segment
+                .iter()
+                .filter(|s| matches!(s.decision, "fell" | "rose"))
+                .cloned()
+                .collect(),
+            uplift_segments: h
+                .uplift
+                .by_segment
+                .iter()
+                .filter(|(_, m)| matches!(m.decision, "better" | "worse"))
+                .cloned()
+                .collect(),
             alerts: alerts(&alerts_all, model, week),
             arcs: h.arcs.clone(),
             drift,

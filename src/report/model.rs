@@ -29,6 +29,11 @@ pub struct ModelSection {
     /// The last complete day the health figures cover.
     pub health_as_of: String,
     pub changes: Vec<Change>,
+    /// Segments whose explicit feedback rate fell or rose significantly week over week, and
+    /// those where the current version's positive share is significantly better or worse than
+    /// the previous one's (from the health job's per-segment figures).
+    pub feedback_segments: Vec<crate::flywheel::health::SegmentFeedback>,
+    pub uplift_segments: Vec<(String, crate::flywheel::health::UpliftMetric)>,
     pub alerts: Vec<AlertLine>,
     pub arcs: BTreeMap<&'static str, Arc>,
     pub drift: DriftWeek,

@@ -123,6 +123,9 @@ fn markdown_section(m: &mut String, s: &ModelSection) {
         let (prev, this) = change_cells(c);
         let _ = writeln!(m, "| {} | {prev} | {this} |", c.metric);
     }
+    for t in feedback_segments_text(s) {
+        let _ = writeln!(m, "\n{t}");
+    }
     let _ = writeln!(m, "\n### Alerts fired\n");
     if s.alerts.is_empty() {
         let _ = writeln!(m, "None.");
@@ -241,7 +244,11 @@ fn html_section(h: &mut String, s: &ModelSection) {
             esc(&this)
         );
     }
-    let _ = write!(h, "</table>\n<h3>Alerts fired</h3>\n");
+    h.push_str("</table>\n");
+    for t in feedback_segments_text(s) {
+        let _ = writeln!(h, "<p>{}</p>", esc(&t));
+    }
+    h.push_str("<h3>Alerts fired</h3>\n");
     if s.alerts.is_empty() {
         h.push_str("<p>None.</p>\n");
     } else {
@@ -519,6 +526,36 @@ fn quality_lines(q: &super::model::QualityWeek) -> Vec<String> {
     } else {
         "The pipeline reported no collected items this week, so its quality_failed stage cannot be set beside the service's verdicts.".to_owned()
     });
+    out
+}
+
+/// The segments whose feedback moved, one sentence each: the rate that fell or rose week over
+/// week, the positive share that is better or worse on the current version.
+fn feedback_segments_text(s: &ModelSection) -> Vec<String> {
+    let mut out: Vec<String> = s
+        .feedback_segments
+        .iter()
+        .map(|f| {
+            format!(
+                "Explicit feedback {} in {}: {} → {} of interactions ({} → {} interactions, q = {}).",
+                f.decision,
+                f.segment,
+                pct(f.explicit_rate_prev.estimate),
+                pct(f.explicit_rate.estimate),
+                f.interactions_prev_7d,
+                f.interactions_7d,
+                f.q_value.map_or("?".to_owned(), |q| format!("{q:.2e}"))
+            )
+        })
+        .collect();
+    for (segment, m) in &s.uplift_segments {
+        out.push(format!(
+            "Positive share of the current version against the previous one is {} in {segment}: {} → {}.",
+            m.decision,
+            pct(m.previous),
+            pct(m.current)
+        ));
+    }
     out
 }
 

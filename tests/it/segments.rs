@@ -171,3 +171,175 @@ async fn a_drift_in_one_segment_of_five_is_found_there_and_not_overall() {
     );
     app.stop().await;
 }
+
+/// Two weeks of interactions and explicit feedback, both labelled with `country` (shares as in
+/// [`day`]): 20 % of interactions get feedback, except in BR in the second week (10 %: its rate
+/// halves); 60 % of the feedback is positive, except on version v2 (the second week) in DE
+/// (80 %).
+fn feedback_weeks(rng: &mut StdRng) -> Vec<Value> {
+    let mut out = Vec::new();
+    for d in 0..14 {
+        let version = if d < 7 { "v1" } else { "v2" };
+        for i in 0..2_000 {
+            let u: f64 = rng.gen();
+            let country = match u {
+                u if u < 0.1 => "BR",
+                u if u < 0.4 => "US",
+                u if u < 0.6 => "DE",
+                u if u < 0.8 => "FR",
+                _ => "IN",
+            };
+            let at = T0 + d * DAY + i * DAY / 2_000;
+            out.push(json!({
+                "event_id": format!("i-{d}-{i}"),
+                "event_type": "interaction",
+                "occurred_at": rfc(at),
+                "model": {"id": "shop", "version": version},
+                "features": {"f0": rng.gen::<f64>()},
+                "segment": {"country": country},
+            }));
+            let p_feedback = if d >= 7 && country == "BR" { 0.1 } else { 0.2 };
+            if rng.gen::<f64>() < p_feedback {
+                let p_positive = if d >= 7 && country == "DE" { 0.8 } else { 0.6 };
+                out.push(json!({
+                    "event_id": format!("f-{d}-{i}"),
+                    "event_type": "feedback",
+                    "occurred_at": rfc(at + 30),
+                    "model": {"id": "shop", "version": version},
+                    "interaction_id": format!("i-{d}-{i}"),
+                    "kind": "explicit", "signal": "thumbs",
+                    "value": if rng.gen::<f64>() < p_positive { 1 } else { 0 },
+                    "segment": {"country": country},
+                }));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_segment_whose_feedback_rate_halves_is_found_while_the_others_hold() {
+    let clock = ManualClock::at_secs(T0 + 14 * DAY + 600);
+    let app = spawn_app_with(Options {
+        tweak: Box::new(|raw| {
+            raw.monitors = Vec::new();
+            raw.ingest.segment_keys = vec!["country".into()];
+            raw.performance.enabled = false;
+            raw.quality.enabled = false;
+        }),
+        clock: clock.clock(),
+        ..Default::default()
+    })
+    .await;
+    let mut rng = StdRng::seed_from_u64(15);
+    let events = feedback_weeks(&mut rng);
+    for chunk in events.chunks(5000) {
+        let (s, body) = app.post_ndjson(chunk).await;
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(
+            body["accepted"].as_u64(),
+            Some(chunk.len() as u64),
+            "{body}"
+        );
+    }
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "/v1/jobs/health/run?window={}",
+            enc(&rfc(T0 + 13 * DAY))
+        )))
+        .send()
+        .await
+        .expect("run");
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let (s, h) = app.get_json("/v1/health?model=shop").await;
+    assert_eq!(s, 200, "{h}");
+    let f = &h["feedback"];
+    // Model-wide the drop is diluted: 20 % → 19 %.
+    let change = f["change"]["explicit_feedback"].as_f64().expect("change");
+    assert!(change > -0.1, "model-wide change {change}");
+    let segs = f["by_segment"].as_array().cloned().unwrap_or_default();
+    assert_eq!(segs.len(), 5, "{segs:#?}");
+    // BR first, fallen by about half; the four others steady.
+    assert_eq!(segs[0]["segment"], "country=BR", "{segs:#?}");
+    assert_eq!(segs[0]["decision"], "fell", "{:#}", segs[0]);
+    let br = segs[0]["change"].as_f64().expect("BR change");
+    assert!((br + 0.5).abs() < 0.15, "BR change {br}");
+    // The counts are the events sent: BR's interactions in the second week.
+    let br_sent = events
+        .iter()
+        .filter(|e| {
+            e["event_type"] == "interaction"
+                && e["segment"]["country"] == "BR"
+                && e["model"]["version"] == "v2"
+        })
+        .count() as u64;
+    assert_eq!(segs[0]["interactions_7d"].as_u64(), Some(br_sent));
+    for s in &segs[1..] {
+        assert_eq!(s["decision"], "steady", "{s:#}");
+    }
+    let metrics = app.metrics().await;
+    let gauge = |direction: &str| {
+        metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("flywheel_segments_feedback_changed{")
+                    && l.contains(&format!("direction=\"{direction}\""))
+                    && l.contains("model=\"shop\"")
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+    };
+    assert_eq!(gauge("fell"), Some(1.0), "{metrics}");
+    assert_eq!(gauge("rose"), Some(0.0), "{metrics}");
+    // Uplift of v2 over v1 per segment: DE better (60 % → 80 % positive), the others not.
+    let up = h["uplift"]["by_segment"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(up.len(), 5, "{up:#?}");
+    for pair in &up {
+        let (segment, m) = (&pair[0], &pair[1]);
+        assert_eq!(m["metric"], "positive_share", "{m}");
+        let want = if segment == "country=DE" {
+            "better"
+        } else {
+            "no_difference"
+        };
+        assert_eq!(m["decision"], want, "{segment}: {m:#}");
+    }
+    // The weekly report of the second week names both.
+    let r = app
+        .client
+        .post(app.url(&format!(
+            "/v1/jobs/weekly_report/run?window={}",
+            enc(&rfc(T0 + 7 * DAY))
+        )))
+        .send()
+        .await
+        .expect("report");
+    assert_eq!(
+        r.status().as_u16(),
+        200,
+        "{}",
+        r.text().await.unwrap_or_default()
+    );
+    let (s, md) = app.get_text("/reports/2026-W46.md").await;
+    assert_eq!(s, 200, "{md}");
+    for line in md.lines().filter(|l| l.contains(" in country=")) {
+        eprintln!("{line}");
+    }
+    assert!(
+        md.contains("Explicit feedback fell in country=BR: "),
+        "{md}"
+    );
+    assert!(md.contains("is better in country=DE: "), "{md}");
+    assert_eq!(md.matches("Explicit feedback fell in").count(), 1, "{md}");
+    assert_eq!(md.matches("Explicit feedback rose in").count(), 0, "{md}");
+    app.stop().await;
+}

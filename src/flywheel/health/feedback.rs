@@ -181,6 +181,7 @@ pub(super) fn feedback(cfg: &HealthConfig, inp: &Inputs) -> (Feedback, Tallies) 
             })
             .collect(),
         by_version,
+        by_segment: super::segments::by_segment(cfg, inp),
     };
 
     (

@@ -46,6 +46,7 @@ mod arcs;
 mod feedback;
 mod funnel;
 mod retention;
+mod segments;
 mod uplift;
 mod velocity;
 
@@ -77,6 +78,9 @@ pub struct HealthConfig {
     pub delta_min: BTreeMap<String, f64>,
     /// Minimum worthwhile uplift of the positive share per release (output arc).
     pub uplift_delta_min: f64,
+    /// Smallest relative change of a segment's explicit feedback rate, week over week, that is
+    /// reported as `fell` or `rose` (it must also be significant, q ≤ 0.01 across segments).
+    pub segment_min_change: f64,
     /// Engagement signals compared between versions; empty: every feedback signal seen (the 10
     /// most frequent).
     pub engagement: Vec<String>,
@@ -103,6 +107,7 @@ impl Default for HealthConfig {
             primary_metric: String::new(),
             delta_min: BTreeMap::new(),
             uplift_delta_min: 0.005,
+            segment_min_change: 0.2,
             engagement: Vec::new(),
             min_samples: 100,
             k_anonymity: 10,
@@ -121,6 +126,9 @@ impl HealthConfig {
                 self.k,
                 plateau::MIN_POINTS
             ));
+        }
+        if !(self.segment_min_change >= 0.0 && self.segment_min_change.is_finite()) {
+            errors.push("health.segment_min_change: must be a non-negative number".into());
         }
         if !(self.uplift_delta_min >= 0.0 && self.uplift_delta_min.is_finite()) {
             errors.push("health.uplift_delta_min: must be a non-negative number".into());
@@ -153,6 +161,9 @@ pub struct Inputs {
     pub counts: Vec<BucketCount>,
     /// Feedback summaries (explicit and implicit) over the lookback.
     pub feedback: Vec<SummaryRow>,
+    /// Per-segment counts of interactions and feedback (class `segment_counts`) over the
+    /// lookback.
+    pub segment_counts: Vec<SummaryRow>,
     /// Data-funnel counts over the lookback.
     pub funnel: Vec<FunnelCount>,
     /// Evaluations and deploys (all stored; those at or after `end` are ignored).
@@ -205,6 +216,32 @@ pub struct Feedback {
     pub by_signal: Vec<SignalVolume>,
     /// Per model version: interactions, explicit rate, positive share over the week.
     pub by_version: Vec<VersionFeedback>,
+    /// Per segment (`key=value` of `ingest.segment_keys`): the explicit feedback rate this week
+    /// against the week before; segments whose rate fell first.
+    pub by_segment: Vec<SegmentFeedback>,
+}
+
+/// One segment's explicit feedback rate, this week against the week before.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SegmentFeedback {
+    /// `key=value` (`(other)` for the values past `ingest.segment_values`).
+    pub segment: String,
+    pub interactions_7d: u64,
+    pub interactions_prev_7d: u64,
+    pub explicit_rate: Rate,
+    pub explicit_rate_prev: Rate,
+    pub positive_share: Rate,
+    /// Relative change of the rate, `current / previous − 1`.
+    pub change: Option<f64>,
+    /// Rate this week − the week before (two-proportion z-test), its p-value, and the
+    /// Benjamini–Hochberg q-value across the model's segments.
+    pub difference: Option<f64>,
+    pub p_value: Option<f64>,
+    pub q_value: Option<f64>,
+    /// `fell` or `rose` (q ≤ 0.01 and a relative change of at least
+    /// `health.segment_min_change`), `steady`, or `insufficient_data` (fewer than
+    /// `min_samples` interactions in a week).
+    pub decision: &'static str,
 }
 
 /// One model version's feedback over the week.
@@ -270,6 +307,8 @@ pub struct Uplift {
     pub metrics: Vec<UpliftMetric>,
     /// Positive-share uplift of each release against the one before, oldest first.
     pub releases: Vec<(String, UpliftMetric)>,
+    /// Positive-share uplift of the current version against the previous one in each segment.
+    pub by_segment: Vec<(String, UpliftMetric)>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]

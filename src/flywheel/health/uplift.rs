@@ -15,17 +15,10 @@ fn is_binary(s: &FeatureSummary) -> bool {
             .all(|(x, _)| *x == 0.0 || *x == 1.0)
 }
 
-fn uplift_metric(
-    metric: &str,
-    prev: &FeatureSummary,
-    cur: &FeatureSummary,
-    min: u64,
-    positive_share: bool,
-) -> UpliftMetric {
-    let (n1, n2) = (prev.moments.n, cur.moments.n);
-    let mut u = UpliftMetric {
+fn empty_metric(metric: &str, test: &'static str, n1: u64, n2: u64) -> UpliftMetric {
+    UpliftMetric {
         metric: metric.to_owned(),
-        test: "welch_t",
+        test,
         previous: None,
         current: None,
         difference: None,
@@ -35,42 +28,16 @@ fn uplift_metric(
         n_previous: n1,
         n_current: n2,
         decision: "insufficient_data",
-    };
-    let result = if positive_share || is_binary(prev) && is_binary(cur) {
-        u.test = "two_proportion_z";
-        let (x1, x2) = if positive_share {
-            (positives(prev), positives(cur))
-        } else {
-            (
-                (prev.moments.mean * n1 as f64).round() as u64,
-                (cur.moments.mean * n2 as f64).round() as u64,
-            )
-        };
-        if n1 > 0 && n2 > 0 {
-            u.previous = Some(x1 as f64 / n1 as f64);
-            u.current = Some(x2 as f64 / n2 as f64);
-        }
-        inference::two_proportions(x1, n1, x2, n2, 0.95)
-    } else {
-        if n1 > 0 && n2 > 0 {
-            u.previous = Some(prev.moments.mean);
-            u.current = Some(cur.moments.mean);
-        }
-        inference::welch_from_moments(
-            (
-                n1 as f64,
-                prev.moments.mean,
-                prev.moments.variance_sample().unwrap_or(0.0),
-            ),
-            (
-                n2 as f64,
-                cur.moments.mean,
-                cur.moments.variance_sample().unwrap_or(0.0),
-            ),
-            0.95,
-        )
-    };
-    if n1 < min || n2 < min {
+    }
+}
+
+/// Fill in a test's difference, interval and decision, when both sides have `min` values.
+fn decide(
+    mut u: UpliftMetric,
+    result: crate::stats::StatResult<inference::Difference>,
+    min: u64,
+) -> UpliftMetric {
+    if u.n_previous < min || u.n_current < min {
         return u;
     }
     if let Ok(d) = result {
@@ -87,6 +54,57 @@ fn uplift_metric(
         };
     }
     u
+}
+
+/// The uplift of a proportion `x / n`, previous against current (two-proportion z).
+pub(super) fn proportion_uplift(
+    metric: &str,
+    (x1, n1): (u64, u64),
+    (x2, n2): (u64, u64),
+    min: u64,
+) -> UpliftMetric {
+    let mut u = empty_metric(metric, "two_proportion_z", n1, n2);
+    if n1 > 0 && n2 > 0 {
+        u.previous = Some(x1 as f64 / n1 as f64);
+        u.current = Some(x2 as f64 / n2 as f64);
+    }
+    decide(u, inference::two_proportions(x1, n1, x2, n2, 0.95), min)
+}
+
+fn uplift_metric(
+    metric: &str,
+    prev: &FeatureSummary,
+    cur: &FeatureSummary,
+    min: u64,
+    positive_share: bool,
+) -> UpliftMetric {
+    let (n1, n2) = (prev.moments.n, cur.moments.n);
+    if positive_share {
+        return proportion_uplift(metric, (positives(prev), n1), (positives(cur), n2), min);
+    }
+    if is_binary(prev) && is_binary(cur) {
+        let ones = |s: &FeatureSummary| (s.moments.mean * s.moments.n as f64).round() as u64;
+        return proportion_uplift(metric, (ones(prev), n1), (ones(cur), n2), min);
+    }
+    let mut u = empty_metric(metric, "welch_t", n1, n2);
+    if n1 > 0 && n2 > 0 {
+        u.previous = Some(prev.moments.mean);
+        u.current = Some(cur.moments.mean);
+    }
+    let result = inference::welch_from_moments(
+        (
+            n1 as f64,
+            prev.moments.mean,
+            prev.moments.variance_sample().unwrap_or(0.0),
+        ),
+        (
+            n2 as f64,
+            cur.moments.mean,
+            cur.moments.variance_sample().unwrap_or(0.0),
+        ),
+        0.95,
+    );
+    decide(u, result, min)
 }
 
 pub(super) fn uplift(cfg: &HealthConfig, inp: &Inputs, t: &Tallies) -> Uplift {
@@ -155,11 +173,16 @@ pub(super) fn uplift(cfg: &HealthConfig, inp: &Inputs, t: &Tallies) -> Uplift {
             ));
         }
     }
+    let by_segment = match (&previous_version, &current_version) {
+        (Some(p), Some(c)) => super::segments::uplift_by_segment(cfg, inp, p, c),
+        _ => Vec::new(),
+    };
     Uplift {
         current_version,
         previous_version,
         observational: true,
         metrics,
         releases,
+        by_segment,
     }
 }

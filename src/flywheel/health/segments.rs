@@ -1,0 +1,193 @@
+//! Feedback per segment (the keys in `ingest.segment_keys`, the labels of the segment plan):
+//! each segment's explicit feedback rate this week against the week before, decided by a
+//! two-proportion z-test with Benjamini–Hochberg across the model's segments (q ≤ 0.01) and a
+//! relative change of at least `segment_min_change`; and each segment's positive-share uplift of
+//! the current version against the previous one. Counted from the segment labels that
+//! interactions and feedback carry, so feedback sent without them is in no segment.
+
+use super::feedback::rate;
+use super::{HealthConfig, Inputs, Rate, SegmentFeedback, UpliftMetric, WEEK};
+use crate::stats::inference;
+use crate::summary::delta::{parse_segment_count_name, segment_counts};
+use std::collections::BTreeMap;
+
+/// Significance of a segment's change, after Benjamini–Hochberg across the model's segments.
+pub const SEGMENT_Q: f64 = 0.01;
+
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    interactions: [u64; 2],
+    explicit: [u64; 2],
+    positive: [u64; 2],
+}
+
+/// Per segment (`key=label`): this week's and the week before's counts; and per segment and
+/// version, explicit feedback and its positives over the lookback.
+type ByVersion = BTreeMap<String, BTreeMap<String, (u64, u64)>>;
+
+fn tallies(inp: &Inputs) -> (BTreeMap<String, Tally>, ByVersion) {
+    let end = inp.end;
+    let mut weeks: BTreeMap<String, Tally> = BTreeMap::new();
+    let mut by_version: ByVersion = BTreeMap::new();
+    for r in inp.segment_counts.iter().filter(|r| r.bucket < end) {
+        let Some((key, what)) = parse_segment_count_name(&r.name) else {
+            continue;
+        };
+        let week = if r.bucket >= end - WEEK {
+            Some(0)
+        } else if r.bucket >= end - 2 * WEEK {
+            Some(1)
+        } else {
+            None
+        };
+        for (label, n) in &r.summary.categories.counts {
+            let segment = format!("{key}={label}");
+            if let Some(w) = week {
+                let t = weeks.entry(segment.clone()).or_default();
+                match what {
+                    segment_counts::INTERACTIONS => t.interactions[w] += n,
+                    segment_counts::EXPLICIT => t.explicit[w] += n,
+                    segment_counts::EXPLICIT_POSITIVE => t.positive[w] += n,
+                    _ => {}
+                }
+            }
+            let v = by_version
+                .entry(segment)
+                .or_default()
+                .entry(r.version.clone())
+                .or_default();
+            match what {
+                segment_counts::EXPLICIT => v.0 += n,
+                segment_counts::EXPLICIT_POSITIVE => v.1 += n,
+                _ => {}
+            }
+        }
+    }
+    (weeks, by_version)
+}
+
+/// Each segment's feedback this week against the week before, the segments whose rate fell
+/// first (then by p-value and name).
+pub(super) fn by_segment(cfg: &HealthConfig, inp: &Inputs) -> Vec<SegmentFeedback> {
+    let (weeks, _) = tallies(inp);
+    let min = cfg.min_samples;
+    let mut out: Vec<SegmentFeedback> = weeks
+        .into_iter()
+        .filter(|(_, t)| t.interactions[0] + t.interactions[1] > 0)
+        .map(|(segment, t)| {
+            let cur: Rate = rate(t.explicit[0], t.interactions[0], min);
+            let prev: Rate = rate(t.explicit[1], t.interactions[1], min);
+            let test = inference::two_proportions(
+                t.explicit[1].min(t.interactions[1]),
+                t.interactions[1],
+                t.explicit[0].min(t.interactions[0]),
+                t.interactions[0],
+                0.95,
+            )
+            .ok();
+            let change = match (cur.estimate, prev.estimate) {
+                (Some(c), Some(p)) if p > 0.0 => Some(c / p - 1.0),
+                _ => None,
+            };
+            let decided = cur.status == "ok" && prev.status == "ok";
+            SegmentFeedback {
+                segment,
+                interactions_7d: t.interactions[0],
+                interactions_prev_7d: t.interactions[1],
+                explicit_rate: cur,
+                explicit_rate_prev: prev,
+                positive_share: rate(t.positive[0], t.explicit[0], min),
+                change,
+                difference: test.as_ref().map(|d| d.difference),
+                p_value: test.as_ref().map(|d| d.p_value),
+                q_value: None,
+                decision: if decided {
+                    "steady"
+                } else {
+                    "insufficient_data"
+                },
+            }
+        })
+        .collect();
+    let tested: Vec<usize> = (0..out.len())
+        .filter(|&i| out[i].decision != "insufficient_data" && out[i].p_value.is_some())
+        .collect();
+    let q = inference::benjamini_hochberg(
+        &tested
+            .iter()
+            .map(|&i| out[i].p_value.unwrap_or(1.0))
+            .collect::<Vec<_>>(),
+    );
+    for (&i, q) in tested.iter().zip(q) {
+        let s = &mut out[i];
+        s.q_value = Some(q);
+        let big = s.change.is_some_and(|c| c.abs() >= cfg.segment_min_change);
+        if q <= SEGMENT_Q && big {
+            s.decision = if s.change.unwrap_or(0.0) < 0.0 {
+                "fell"
+            } else {
+                "rose"
+            };
+        }
+    }
+    let rank = |d: &str| match d {
+        "fell" => 0,
+        "rose" => 1,
+        "steady" => 2,
+        _ => 3,
+    };
+    out.sort_by(|a, b| {
+        rank(a.decision)
+            .cmp(&rank(b.decision))
+            .then(
+                a.p_value
+                    .unwrap_or(1.0)
+                    .total_cmp(&b.p_value.unwrap_or(1.0)),
+            )
+            .then(a.segment.cmp(&b.segment))
+    });
+    out
+}
+
+/// Each segment's positive-share uplift of `current` against `previous` (explicit feedback
+/// over the lookback, as the model-wide release uplift), segments in name order. With several
+/// segments a `better` or `worse` also needs a Benjamini–Hochberg q-value ≤ [`SEGMENT_Q`] across them
+/// (else `no_difference`), so that five segments do not give five chances of a false finding.
+pub(super) fn uplift_by_segment(
+    cfg: &HealthConfig,
+    inp: &Inputs,
+    previous: &str,
+    current: &str,
+) -> Vec<(String, UpliftMetric)> {
+    let (_, by_version) = tallies(inp);
+    let mut out: Vec<(String, UpliftMetric)> = by_version
+        .into_iter()
+        .map(|(segment, versions)| {
+            let (n1, x1) = versions.get(previous).copied().unwrap_or_default();
+            let (n2, x2) = versions.get(current).copied().unwrap_or_default();
+            let m = super::uplift::proportion_uplift(
+                "positive_share",
+                (x1.min(n1), n1),
+                (x2.min(n2), n2),
+                cfg.min_samples,
+            );
+            (segment, m)
+        })
+        .filter(|(_, m)| m.n_previous + m.n_current > 0)
+        .collect();
+    let tested: Vec<usize> = (0..out.len())
+        .filter(|&i| out[i].1.p_value.is_some())
+        .collect();
+    let q = inference::benjamini_hochberg(
+        &tested
+            .iter()
+            .map(|&i| out[i].1.p_value.unwrap_or(1.0))
+            .collect::<Vec<_>>(),
+    );
+    for (&i, q) in tested.iter().zip(q) {
+        if q > SEGMENT_Q && out[i].1.decision != "insufficient_data" {
+            out[i].1.decision = "no_difference";
+        }
+    }
+    out
+}
