@@ -191,3 +191,136 @@ pub(super) fn uplift_by_segment(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SummaryRow;
+    use crate::summary::delta::{segment_count_name, SeriesClass};
+    use crate::summary::FeatureSummary;
+
+    const END: i64 = 20 * 86_400;
+
+    /// A `segment_counts` row: `what` counted per label, in the week (`this_week`) or the one
+    /// before.
+    fn row(version: &str, what: &str, this_week: bool, counts: &[(&str, u64)]) -> SummaryRow {
+        let mut summary = FeatureSummary::new(16, 64);
+        for (label, n) in counts {
+            summary.categories.counts.insert((*label).to_owned(), *n);
+        }
+        SummaryRow {
+            version: version.into(),
+            class: SeriesClass::SegmentCounts,
+            name: segment_count_name("country", what),
+            bucket: if this_week {
+                END - 86_400
+            } else {
+                END - 8 * 86_400
+            },
+            summary,
+        }
+    }
+
+    fn inputs(rows: Vec<SummaryRow>) -> Inputs {
+        Inputs {
+            end: END,
+            segment_counts: rows,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_large_but_small_change_is_steady_a_halving_falls_and_small_segments_are_not_decided() {
+        use segment_counts::{EXPLICIT, INTERACTIONS};
+        let rows = vec![
+            // US: 1,000,000 interactions a week, 20 % → 19 % (significant, 5 % relative).
+            // BR: 10,000 a week, 20 % → 10 %. XX: 50 interactions, under min_samples.
+            row(
+                "v",
+                INTERACTIONS,
+                false,
+                &[("US", 1_000_000), ("BR", 10_000), ("XX", 50)],
+            ),
+            row(
+                "v",
+                INTERACTIONS,
+                true,
+                &[("US", 1_000_000), ("BR", 10_000), ("XX", 50)],
+            ),
+            row(
+                "v",
+                EXPLICIT,
+                false,
+                &[("US", 200_000), ("BR", 2_000), ("XX", 10)],
+            ),
+            row(
+                "v",
+                EXPLICIT,
+                true,
+                &[("US", 190_000), ("BR", 1_000), ("XX", 1)],
+            ),
+        ];
+        let out = by_segment(&HealthConfig::default(), &inputs(rows));
+        let names: Vec<(&str, &str)> = out
+            .iter()
+            .map(|s| (s.segment.as_str(), s.decision))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("country=BR", "fell"),
+                ("country=US", "steady"),
+                ("country=XX", "insufficient_data")
+            ]
+        );
+        let us = &out[1];
+        assert!(us.p_value.is_some_and(|p| p < 1e-6), "{us:?}");
+        assert!(
+            us.change.is_some_and(|c| (c + 0.05).abs() < 1e-12),
+            "{us:?}"
+        );
+        assert_eq!(out[2].q_value, None);
+        assert_eq!(out[0].explicit_rate.numerator, 1_000);
+        assert_eq!(out[0].explicit_rate_prev.denominator, 10_000);
+        // With no relative-change floor the large segment's 5 % move is called a fall too.
+        let cfg = HealthConfig {
+            segment_min_change: 0.0,
+            ..Default::default()
+        };
+        let out = by_segment(&cfg, &inputs(out_rows()));
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].decision, "fell", "{out:?}");
+    }
+
+    fn out_rows() -> Vec<SummaryRow> {
+        use segment_counts::{EXPLICIT, INTERACTIONS};
+        vec![
+            row("v", INTERACTIONS, false, &[("US", 1_000_000)]),
+            row("v", INTERACTIONS, true, &[("US", 1_000_000)]),
+            row("v", EXPLICIT, false, &[("US", 200_000)]),
+            row("v", EXPLICIT, true, &[("US", 190_000)]),
+        ]
+    }
+
+    #[test]
+    fn segment_uplift_compares_the_versions_within_each_segment() {
+        use segment_counts::{EXPLICIT, EXPLICIT_POSITIVE};
+        let rows = vec![
+            row("v1", EXPLICIT, false, &[("DE", 1_000), ("US", 1_000)]),
+            row("v1", EXPLICIT_POSITIVE, false, &[("DE", 600), ("US", 600)]),
+            row("v2", EXPLICIT, true, &[("DE", 1_000), ("US", 1_000)]),
+            row("v2", EXPLICIT_POSITIVE, true, &[("DE", 800), ("US", 603)]),
+        ];
+        let out = uplift_by_segment(&HealthConfig::default(), &inputs(rows), "v1", "v2");
+        let decisions: Vec<(&str, &str)> =
+            out.iter().map(|(s, m)| (s.as_str(), m.decision)).collect();
+        assert_eq!(
+            decisions,
+            [("country=DE", "better"), ("country=US", "no_difference")]
+        );
+        let de = &out[0].1;
+        assert_eq!((de.previous, de.current), (Some(0.6), Some(0.8)));
+        let want = inference::two_proportions(600, 1_000, 800, 1_000, 0.95).expect("z");
+        assert_eq!(de.p_value, Some(want.p_value));
+    }
+}
