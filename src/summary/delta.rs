@@ -1133,21 +1133,29 @@ mod tests {
         out
     }
 
+    /// An event of model `m`, version `v`, at one second past the epoch, with no user.
+    fn event_of_m(event_id: String, body: Body) -> Event {
+        Event {
+            event_id,
+            occurred_at_us: 1_000_000,
+            model: ModelRef {
+                id: "m".into(),
+                version: "v".into(),
+            },
+            user_key: None,
+            consent_training: None,
+            body,
+        }
+    }
+
     #[test]
     fn segment_summaries_are_bounded_by_the_plan() {
         let plan = std::sync::Arc::new(SegmentPlan::new(vec!["country".into()], 2, 1));
         let mut d = Delta::new(3600, 16, 4).with_segments(Some(plan));
         for (i, c) in ["BR", "US", "DE", "BR", "FR"].iter().enumerate() {
-            d.fold(&Event {
-                event_id: format!("e{i}"),
-                occurred_at_us: 1_000_000,
-                model: ModelRef {
-                    id: "m".into(),
-                    version: "v".into(),
-                },
-                user_key: None,
-                consent_training: None,
-                body: Body::Interaction {
+            d.fold(&event_of_m(
+                format!("e{i}"),
+                Body::Interaction {
                     features: vec![
                         ("a".into(), Value::Number(i as f64)),
                         ("b".into(), Value::Number(1.0)),
@@ -1157,7 +1165,7 @@ mod tests {
                     label: None,
                     segment: vec![("country".into(), (*c).into()), ("plan".into(), "x".into())],
                 },
-            });
+            ));
         }
         let groups = &d.models["m"]["v"].groups;
         let names: Vec<(&str, u64)> = groups[&(SeriesClass::SegmentInput, 0)]
@@ -1189,23 +1197,16 @@ mod tests {
         .into_iter()
         .enumerate()
         {
-            d.fold(&Event {
-                event_id: format!("f{i}"),
-                occurred_at_us: 1_000_000,
-                model: ModelRef {
-                    id: "m".into(),
-                    version: "v".into(),
-                },
-                user_key: None,
-                consent_training: None,
-                body: Body::Feedback {
+            d.fold(&event_of_m(
+                format!("f{i}"),
+                Body::Feedback {
                     interaction_id: None,
                     kind,
                     signal: "thumbs".into(),
                     value,
                     segment: vec![("country".into(), c.into())],
                 },
-            });
+            ));
         }
         let counts = &d.models["m"]["v"].groups[&(SeriesClass::SegmentCounts, 0)];
         let of = |what: &str| -> Vec<(String, u64)> {

@@ -106,6 +106,20 @@ impl TestApp {
         (status, r.json::<Value>().await.unwrap_or(Value::Null))
     }
 
+    /// Run `job` for the window starting at `window` (seconds) and assert it answered 200.
+    pub async fn run_job(&self, job: &str, window: i64) {
+        let path = format!("/v1/jobs/{job}/run?window={}", enc(&rfc(window)));
+        let r = self
+            .client
+            .post(self.url(&path))
+            .send()
+            .await
+            .expect("run request");
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap_or_default();
+        assert_eq!(status, 200, "{job} at {}: {body}", rfc(window));
+    }
+
     pub async fn get_text(&self, path: &str) -> (u16, String) {
         let r = self.get(path).await;
         let status = r.status().as_u16();
@@ -126,6 +140,18 @@ impl TestApp {
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
+}
+
+/// RFC 3339 of `secs` (UTC).
+pub fn rfc(secs: i64) -> String {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .expect("time")
+        .to_rfc3339()
+}
+
+/// A time for a query string.
+pub fn enc(s: &str) -> String {
+    s.replace('+', "%2B").replace(':', "%3A")
 }
 
 pub fn now_rfc3339() -> String {

@@ -4,7 +4,7 @@
 //! silent) and one stationary model with heavy tails, ties and a rare category. The built-in
 //! rules must find each defect on its day, and flag nothing else.
 
-use crate::helpers::{spawn_app_with, Options, TestApp};
+use crate::helpers::{enc, rfc, spawn_app_with, Options, TestApp};
 use flywheel::clock::ManualClock;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use rand_distr::{Distribution, LogNormal, Normal, Poisson, StudentT};
@@ -20,16 +20,6 @@ const PER_HOUR: i64 = 50;
 const DEFECT_DAY: i64 = 3;
 /// The day the silent model stops.
 const SILENT_DAY: i64 = 5;
-
-fn rfc(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .expect("time")
-        .to_rfc3339()
-}
-
-fn enc(s: &str) -> String {
-    s.replace('+', "%2B").replace(':', "%3A")
-}
 
 /// One interaction of `model` at `t` (seconds), defects applied from [`DEFECT_DAY`].
 fn event(rng: &mut StdRng, model: &str, t: i64, i: i64) -> Option<Value> {
@@ -139,18 +129,6 @@ async fn post_days(app: &TestApp) {
     }
 }
 
-async fn run_window(app: &TestApp, start: i64) {
-    let r = app
-        .client
-        .post(app.url(&format!("/v1/jobs/quality/run?window={}", enc(&rfc(start)))))
-        .send()
-        .await
-        .expect("run request");
-    let status = r.status().as_u16();
-    let body = r.text().await.unwrap_or_default();
-    assert_eq!(status, 200, "window {}: {body}", rfc(start));
-}
-
 /// The verdicts of a model, one per simulated day 1..DAYS (day 0 has no baseline).
 async fn verdicts(app: &TestApp, model: &str) -> Vec<Value> {
     let (s, v) = app
@@ -200,7 +178,7 @@ async fn each_known_defect_is_found_on_its_day_and_nothing_else_is_flagged() {
     .await;
     post_days(&app).await;
     for day in 1..DAYS {
-        run_window(&app, T0 + day * DAY).await;
+        app.run_job("quality", T0 + day * DAY).await;
     }
     let days = |vs: &[Value]| -> Vec<(i64, String, Vec<String>)> {
         vs.iter()
@@ -366,21 +344,7 @@ async fn each_known_defect_is_found_on_its_day_and_nothing_else_is_flagged() {
 
     // The weekly report of the first week (days 0-6: windows of days 1-6) says what share of
     // the data failed which rule, beside the pipeline's own quality_failed count.
-    let r = app
-        .client
-        .post(app.url(&format!(
-            "/v1/jobs/weekly_report/run?window={}",
-            enc(&rfc(T0))
-        )))
-        .send()
-        .await
-        .expect("report");
-    assert_eq!(
-        r.status().as_u16(),
-        200,
-        "{}",
-        r.text().await.unwrap_or_default()
-    );
+    app.run_job("weekly_report", T0).await;
     let (s, md) = app.get_text("/reports/2026-W45.md").await;
     assert_eq!(s, 200, "{md}");
     let section = md

@@ -3,7 +3,7 @@
 //! that segment and ranked first, while diluted in the whole population it is not decided as
 //! drift.
 
-use crate::helpers::{spawn_app_with, Options};
+use crate::helpers::{rfc, spawn_app_with, Options};
 use flywheel::clock::ManualClock;
 use flywheel::drift::monitor::RawMonitor;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -14,16 +14,6 @@ use serde_json::{json, Value};
 const T0: i64 = 1_793_577_600;
 const DAY: i64 = 86_400;
 const PER_DAY: i64 = 6_000;
-
-fn rfc(secs: i64) -> String {
-    chrono::DateTime::from_timestamp(secs, 0)
-        .expect("time")
-        .to_rfc3339()
-}
-
-fn enc(s: &str) -> String {
-    s.replace('+', "%2B").replace(':', "%3A")
-}
 
 /// One day of interactions: `country` BR 10 %, US 30 %, DE, FR and IN 20 % each; inputs f0, f1
 /// standard normal and `plan`; on `drift` days f0 moves by 0.5 sd in BR only.
@@ -102,21 +92,7 @@ async fn a_drift_in_one_segment_of_five_is_found_there_and_not_overall() {
             );
         }
     }
-    let r = app
-        .client
-        .post(app.url(&format!(
-            "/v1/jobs/drift:daily/run?window={}",
-            enc(&rfc(T0 + DAY))
-        )))
-        .send()
-        .await
-        .expect("run");
-    assert_eq!(
-        r.status().as_u16(),
-        200,
-        "{}",
-        r.text().await.unwrap_or_default()
-    );
+    app.run_job("drift:daily", T0 + DAY).await;
     let (s, latest) = app.get_json("/v1/drift/latest?model=shop").await;
     assert_eq!(s, 200, "{latest}");
     let m = &latest["monitors"][0];
@@ -148,21 +124,7 @@ async fn a_drift_in_one_segment_of_five_is_found_there_and_not_overall() {
         assert_eq!(s["decided"], 3, "{s}");
     }
     // The weekly report says where the drift is.
-    let r = app
-        .client
-        .post(app.url(&format!(
-            "/v1/jobs/weekly_report/run?window={}",
-            enc(&rfc(T0))
-        )))
-        .send()
-        .await
-        .expect("report");
-    assert_eq!(
-        r.status().as_u16(),
-        200,
-        "{}",
-        r.text().await.unwrap_or_default()
-    );
+    app.run_job("weekly_report", T0).await;
     let (s, md) = app.get_text("/reports/2026-W45.md").await;
     assert_eq!(s, 200, "{md}");
     assert!(
@@ -242,21 +204,7 @@ async fn a_segment_whose_feedback_rate_halves_is_found_while_the_others_hold() {
             "{body}"
         );
     }
-    let r = app
-        .client
-        .post(app.url(&format!(
-            "/v1/jobs/health/run?window={}",
-            enc(&rfc(T0 + 13 * DAY))
-        )))
-        .send()
-        .await
-        .expect("run");
-    assert_eq!(
-        r.status().as_u16(),
-        200,
-        "{}",
-        r.text().await.unwrap_or_default()
-    );
+    app.run_job("health", T0 + 13 * DAY).await;
     let (s, h) = app.get_json("/v1/health?model=shop").await;
     assert_eq!(s, 200, "{h}");
     let f = &h["feedback"];
@@ -314,21 +262,7 @@ async fn a_segment_whose_feedback_rate_halves_is_found_while_the_others_hold() {
         assert_eq!(m["decision"], want, "{segment}: {m:#}");
     }
     // The weekly report of the second week names both.
-    let r = app
-        .client
-        .post(app.url(&format!(
-            "/v1/jobs/weekly_report/run?window={}",
-            enc(&rfc(T0 + 7 * DAY))
-        )))
-        .send()
-        .await
-        .expect("report");
-    assert_eq!(
-        r.status().as_u16(),
-        200,
-        "{}",
-        r.text().await.unwrap_or_default()
-    );
+    app.run_job("weekly_report", T0 + 7 * DAY).await;
     let (s, md) = app.get_text("/reports/2026-W46.md").await;
     assert_eq!(s, 200, "{md}");
     for line in md.lines().filter(|l| l.contains(" in country=")) {

@@ -14,6 +14,8 @@ pub(super) struct Tallies {
     pub signals: BTreeMap<(SeriesClass, String), (u64, u64)>,
     pub by_version_all: BTreeMap<String, BTreeMap<String, FeatureSummary>>,
     pub explicit_by_version: BTreeMap<String, FeatureSummary>,
+    /// Per segment and version, explicit feedback and its positives over the lookback.
+    pub segment_versions: super::segments::ByVersion,
 }
 
 pub(super) fn rate(num: u64, den: u64, min: u64) -> Rate {
@@ -58,6 +60,7 @@ fn merge_into(map: &mut BTreeMap<String, FeatureSummary>, key: &str, s: &Feature
 }
 
 pub(super) fn feedback(cfg: &HealthConfig, inp: &Inputs) -> (Feedback, Tallies) {
+    let (segment_weeks, segment_versions) = super::segments::tallies(inp);
     let end = inp.end;
     let week = (end - WEEK, end);
     let prev_week = (end - 2 * WEEK, end - WEEK);
@@ -181,7 +184,7 @@ pub(super) fn feedback(cfg: &HealthConfig, inp: &Inputs) -> (Feedback, Tallies) 
             })
             .collect(),
         by_version,
-        by_segment: super::segments::by_segment(cfg, inp),
+        by_segment: super::segments::by_segment(cfg, segment_weeks),
     };
 
     (
@@ -190,6 +193,7 @@ pub(super) fn feedback(cfg: &HealthConfig, inp: &Inputs) -> (Feedback, Tallies) 
             signals,
             by_version_all,
             explicit_by_version,
+            segment_versions,
         },
     )
 }

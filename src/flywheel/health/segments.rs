@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 pub const SEGMENT_Q: f64 = 0.01;
 
 #[derive(Default, Clone, Copy)]
-struct Tally {
+pub(super) struct Tally {
     interactions: [u64; 2],
     explicit: [u64; 2],
     positive: [u64; 2],
@@ -23,9 +23,9 @@ struct Tally {
 
 /// Per segment (`key=label`): this week's and the week before's counts; and per segment and
 /// version, explicit feedback and its positives over the lookback.
-type ByVersion = BTreeMap<String, BTreeMap<String, (u64, u64)>>;
+pub(super) type ByVersion = BTreeMap<String, BTreeMap<String, (u64, u64)>>;
 
-fn tallies(inp: &Inputs) -> (BTreeMap<String, Tally>, ByVersion) {
+pub(super) fn tallies(inp: &Inputs) -> (BTreeMap<String, Tally>, ByVersion) {
     let end = inp.end;
     let mut weeks: BTreeMap<String, Tally> = BTreeMap::new();
     let mut by_version: ByVersion = BTreeMap::new();
@@ -68,8 +68,10 @@ fn tallies(inp: &Inputs) -> (BTreeMap<String, Tally>, ByVersion) {
 
 /// Each segment's feedback this week against the week before, the segments whose rate fell
 /// first (then by p-value and name).
-pub(super) fn by_segment(cfg: &HealthConfig, inp: &Inputs) -> Vec<SegmentFeedback> {
-    let (weeks, _) = tallies(inp);
+pub(super) fn by_segment(
+    cfg: &HealthConfig,
+    weeks: BTreeMap<String, Tally>,
+) -> Vec<SegmentFeedback> {
     let min = cfg.min_samples;
     let mut out: Vec<SegmentFeedback> = weeks
         .into_iter()
@@ -155,13 +157,12 @@ pub(super) fn by_segment(cfg: &HealthConfig, inp: &Inputs) -> Vec<SegmentFeedbac
 /// (else `no_difference`), so that five segments do not give five chances of a false finding.
 pub(super) fn uplift_by_segment(
     cfg: &HealthConfig,
-    inp: &Inputs,
+    by_version: &ByVersion,
     previous: &str,
     current: &str,
 ) -> Vec<(String, UpliftMetric)> {
-    let (_, by_version) = tallies(inp);
     let mut out: Vec<(String, UpliftMetric)> = by_version
-        .into_iter()
+        .iter()
         .map(|(segment, versions)| {
             let (n1, x1) = versions.get(previous).copied().unwrap_or_default();
             let (n2, x2) = versions.get(current).copied().unwrap_or_default();
@@ -171,7 +172,7 @@ pub(super) fn uplift_by_segment(
                 (x2.min(n2), n2),
                 cfg.min_samples,
             );
-            (segment, m)
+            (segment.clone(), m)
         })
         .filter(|(_, m)| m.n_previous + m.n_current > 0)
         .collect();
@@ -260,7 +261,7 @@ mod tests {
                 &[("US", 190_000), ("BR", 1_000), ("XX", 1)],
             ),
         ];
-        let out = by_segment(&HealthConfig::default(), &inputs(rows));
+        let out = by_segment(&HealthConfig::default(), tallies(&inputs(rows)).0);
         let names: Vec<(&str, &str)> = out
             .iter()
             .map(|s| (s.segment.as_str(), s.decision))
@@ -287,7 +288,7 @@ mod tests {
             segment_min_change: 0.0,
             ..Default::default()
         };
-        let out = by_segment(&cfg, &inputs(out_rows()));
+        let out = by_segment(&cfg, tallies(&inputs(out_rows())).0);
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].decision, "fell", "{out:?}");
     }
@@ -311,7 +312,12 @@ mod tests {
             row("v2", EXPLICIT, true, &[("DE", 1_000), ("US", 1_000)]),
             row("v2", EXPLICIT_POSITIVE, true, &[("DE", 800), ("US", 603)]),
         ];
-        let out = uplift_by_segment(&HealthConfig::default(), &inputs(rows), "v1", "v2");
+        let out = uplift_by_segment(
+            &HealthConfig::default(),
+            &tallies(&inputs(rows)).1,
+            "v1",
+            "v2",
+        );
         let decisions: Vec<(&str, &str)> =
             out.iter().map(|(s, m)| (s.as_str(), m.decision)).collect();
         assert_eq!(
@@ -391,11 +397,12 @@ mod replicates {
                 segment_counts: rows(&mut rng, [[0.2; 5], [0.2; 5]]),
                 ..Default::default()
             };
-            false_alarms += by_segment(&cfg, &inp)
+            let (weeks, versions) = tallies(&inp);
+            false_alarms += by_segment(&cfg, weeks)
                 .iter()
                 .filter(|s| s.decision != "steady")
                 .count();
-            uplift_false += uplift_by_segment(&cfg, &inp, "v1", "v2")
+            uplift_false += uplift_by_segment(&cfg, &versions, "v1", "v2")
                 .iter()
                 .filter(|(_, m)| m.decision != "no_difference")
                 .count();
@@ -405,7 +412,7 @@ mod replicates {
                 segment_counts: rows(&mut rng, [[0.2; 5], [0.1, 0.2, 0.2, 0.2, 0.2]]),
                 ..Default::default()
             };
-            let out = by_segment(&cfg, &inp);
+            let out = by_segment(&cfg, tallies(&inp).0);
             found += usize::from(
                 out.iter()
                     .any(|s| s.segment == "k=s0" && s.decision == "fell"),

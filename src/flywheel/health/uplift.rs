@@ -114,6 +114,7 @@ pub(super) fn uplift(cfg: &HealthConfig, inp: &Inputs, t: &Tallies) -> Uplift {
         signals,
         by_version_all,
         explicit_by_version,
+        segment_versions,
     } = t;
     // Versions by first interaction seen (deploys when no interactions).
     let mut first_seen: BTreeMap<String, i64> = BTreeMap::new();
@@ -174,7 +175,7 @@ pub(super) fn uplift(cfg: &HealthConfig, inp: &Inputs, t: &Tallies) -> Uplift {
         }
     }
     let by_segment = match (&previous_version, &current_version) {
-        (Some(p), Some(c)) => super::segments::uplift_by_segment(cfg, inp, p, c),
+        (Some(p), Some(c)) => super::segments::uplift_by_segment(cfg, segment_versions, p, c),
         _ => Vec::new(),
     };
     Uplift {
